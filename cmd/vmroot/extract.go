@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/vmroot/vmroot/internal/image"
+	"golang.org/x/term"
+)
+
+func init() {
+	var partNum int
+	var out string
+	c := &cobra.Command{
+		Use:   "extract [-p N] IMAGE -o OUT",
+		Short: "Write the raw bytes of a partition (or the whole disk with -p 0) to a file",
+		Long: "Write the raw bytes of partition N, or of the whole virtual disk with -p 0, to OUT.\n" +
+			"OUT is written sparse (zero blocks become holes), through a temporary file renamed\n" +
+			"into place at the end. A progress bar is shown when stderr is a terminal.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if out == "" {
+				return usageError{fmt.Errorf("extract: -o OUT is required")}
+			}
+			im, err := image.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer im.Close()
+			var r io.ReaderAt = im
+			size := im.Size()
+			what := im.Path
+			if partNum != 0 {
+				t, err := im.Partitions()
+				if err != nil {
+					return err
+				}
+				p, err := image.Choose(im, t, partNum)
+				if err != nil {
+					return err
+				}
+				if p != nil {
+					r, size = p.Reader(im), p.Size
+					what = fmt.Sprintf("%s partition %d", im.Path, p.Number)
+				}
+			}
+			if err := refuseInput(out, inputFiles(im)); err != nil {
+				return err
+			}
+			var bar *progressbar.ProgressBar
+			if term.IsTerminal(int(os.Stderr.Fd())) {
+				bar = progressbar.DefaultBytes(size, "extracting")
+			}
+			if err := extractTo(r, size, out, bar); err != nil {
+				return fmt.Errorf("%s -> %s: %w", what, out, err)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&out, "output", "o", "", "output file")
+	partFlag(c, &partNum)
+	rootCmd.AddCommand(c)
+}
+
+// inputFiles lists every host file the image reads, parents and extents included.
+func inputFiles(im *image.Image) []string {
+	files := []string{im.Path}
+	if im.VMDK != nil {
+		for info := im.VMDK.Info(); ; {
+			files = append(files, info.Path)
+			for _, e := range info.Extents {
+				if e.File != "" {
+					files = append(files, e.File)
+				}
+			}
+			if info.Parent == nil {
+				break
+			}
+			info = *info.Parent
+		}
+	}
+	return files
+}
+
+// refuseInput keeps extract from ever writing over one of its own inputs.
+func refuseInput(out string, inputs []string) error {
+	ost, err := os.Stat(out)
+	if err != nil {
+		return nil
+	}
+	for _, in := range inputs {
+		if ist, err := os.Stat(in); err == nil && os.SameFile(ost, ist) {
+			return fmt.Errorf("%s: is an input of this image (%s); refusing to overwrite it", out, in)
+		}
+	}
+	return nil
+}
+
+const chunk = 4 << 20
+
+// extractTo copies size bytes of r into out, leaving holes for zero chunks.
+// Chunks are read by several goroutines, since reads of sparse or
+// compressed extents cost CPU and flat extents benefit from readahead depth.
+func extractTo(r io.ReaderAt, size int64, out string, bar *progressbar.ProgressBar) error {
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	var next atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	zero := make([]byte, chunk)
+	workers := 3
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, chunk)
+			for {
+				off := next.Add(chunk) - chunk
+				if off >= size {
+					return
+				}
+				n := int(min(chunk, size-off))
+				got, err := r.ReadAt(buf[:n], off)
+				if err == io.EOF && got == n {
+					err = nil
+				} else if err == io.EOF {
+					err = fmt.Errorf("image ends early at %d of %d bytes", off+int64(got), size)
+				}
+				if err == nil && !bytes.Equal(buf[:n], zero[:n]) {
+					_, err = tmp.WriteAt(buf[:n], off)
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					next.Store(size)
+					return
+				}
+				if bar != nil {
+					bar.Add(n)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := tmp.Truncate(size); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
