@@ -1,0 +1,703 @@
+package overlay
+
+import (
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vmroot/vmroot/internal/fsys"
+	"golang.org/x/sys/unix"
+)
+
+// prepNew checks that name can be created in dir and readies dir's upper.
+// Caller holds ns exclusively.
+func (o *FS) prepNew(dir *Node, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if err := o.writable(); err != nil {
+		return err
+	}
+	if dir.mode != fsys.S_IFDIR {
+		return syscall.ENOTDIR
+	}
+	if dir.state().removed {
+		return syscall.ENOENT
+	}
+	if strings.HasPrefix(name, whPrefix) {
+		return syscall.EPERM // reserved by the aufs format
+	}
+	if _, err := o.find(dir, name); err == nil {
+		return syscall.EEXIST
+	} else if err != syscall.ENOENT {
+		return err
+	}
+	return o.ensureDir(dir)
+}
+
+// owner gives a new object's uid, gid and mode adjustments (setgid
+// directories pass their group on, and setgid on to subdirectories).
+func (o *FS) owner(dir *Node, cred *Cred, mode uint32) (int, int, uint32) {
+	if cred == nil {
+		cred = Root
+	}
+	gid := cred.Gid
+	if a, err := o.getattrLocked(dir); err == nil && a.Mode&unix.S_ISGID != 0 {
+		gid = a.Gid
+		if mode&fsys.S_IFMT == fsys.S_IFDIR {
+			mode |= unix.S_ISGID
+		}
+	}
+	return int(cred.Uid), int(gid), mode
+}
+
+// hasBelow reports whether a lower layer holds name under dir (whether a
+// new upper object there needs to hide something).
+func (o *FS) hasBelow(dir *Node, name string) bool {
+	s := dir.state()
+	if s.opaque {
+		return false
+	}
+	for _, l := range s.lowers {
+		if _, err := o.lowers[l.layer].Lookup(l.ino, name); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *FS) created(dir *Node, name string) (*Node, error) {
+	o.forget(dir, name)
+	dir.dirN.Store(0)
+	return o.lookupLocked(dir, name)
+}
+
+// Create makes and opens a regular file (open(2) with O_CREAT; O_EXCL
+// is implied: an existing name gives EEXIST).
+func (o *FS) Create(dir *Node, name string, flags int, mode uint32, cred *Cred) (*Node, *Handle, error) {
+	o.ns.Lock()
+	defer o.ns.Unlock()
+	if err := o.prepNew(dir, name); err != nil {
+		return nil, nil, err
+	}
+	dp := dir.upath()
+	p := join(dp, name)
+	uid, gid, mode := o.owner(dir, cred, mode)
+	restore := o.keptTimes(dp)
+	_ = restore
+	acc := flags & unix.O_ACCMODE
+	fd, err := unix.Openat(o.ufd, p, unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW|acc|flags&unix.O_APPEND, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := unix.Fchown(fd, uid, gid); err == nil {
+		err = unix.Fchmod(fd, mode&0o7777)
+	}
+	if err != nil {
+		unix.Close(fd)
+		unix.Unlinkat(o.ufd, p, 0)
+		return nil, nil, err
+	}
+	o.dropWhiteout(dp, name)
+	n, err := o.created(dir, name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, nil, err
+	}
+	h := o.newHandle(n, flags)
+	h.setFd(fd)
+	return n, h, nil
+}
+
+// Mkdir makes a directory. It is built in the staging directory and
+// renamed into place, opaque when it hides something below.
+func (o *FS) Mkdir(dir *Node, name string, mode uint32, cred *Cred) (*Node, error) {
+	o.ns.Lock()
+	defer o.ns.Unlock()
+	if err := o.prepNew(dir, name); err != nil {
+		return nil, err
+	}
+	dp := dir.upath()
+	uid, gid, mode := o.owner(dir, cred, mode|fsys.S_IFDIR)
+	st := o.stageName()
+	if err := unix.Mkdirat(o.ufd, st, 0o700); err != nil {
+		return nil, err
+	}
+	var err error
+	if o.hasBelow(dir, name) {
+		err = o.mkWhiteoutFile(st + "/" + opqName)
+	}
+	if err == nil {
+		err = unix.Fchownat(o.ufd, st, uid, gid, 0)
+	}
+	if err == nil {
+		err = unix.Fchmodat(o.ufd, st, mode&0o7777, 0)
+	}
+	if err == nil {
+		err = unix.Renameat(o.ufd, st, o.ufd, join(dp, name))
+	}
+	if err != nil {
+		removeAllAt(o.ufd, st, true)
+		return nil, err
+	}
+	o.dropWhiteout(dp, name)
+	return o.created(dir, name)
+}
+
+// Mknod makes a device node, FIFO, socket or (S_IFREG) empty file.
+func (o *FS) Mknod(dir *Node, name string, mode uint32, rdev uint64, cred *Cred) (*Node, error) {
+	o.ns.Lock()
+	defer o.ns.Unlock()
+	if err := o.prepNew(dir, name); err != nil {
+		return nil, err
+	}
+	dp := dir.upath()
+	p := join(dp, name)
+	uid, gid, mode := o.owner(dir, cred, mode)
+	if mode&fsys.S_IFMT == 0 {
+		mode |= fsys.S_IFREG
+	}
+	if err := unix.Mknodat(o.ufd, p, mode&fsys.S_IFMT|0o600, int(rdev)); err != nil {
+		return nil, err
+	}
+	err := unix.Fchownat(o.ufd, p, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
+	if err == nil {
+		err = unix.Fchmodat(o.ufd, p, mode&0o7777, 0)
+	}
+	if err != nil {
+		unix.Unlinkat(o.ufd, p, 0)
+		return nil, err
+	}
+	o.dropWhiteout(dp, name)
+	return o.created(dir, name)
+}
+
+// Symlink makes a symbolic link.
+func (o *FS) Symlink(dir *Node, name, target string, cred *Cred) (*Node, error) {
+	o.ns.Lock()
+	defer o.ns.Unlock()
+	if err := o.prepNew(dir, name); err != nil {
+		return nil, err
+	}
+	dp := dir.upath()
+	p := join(dp, name)
+	uid, gid, _ := o.owner(dir, cred, fsys.S_IFLNK)
+	if err := unix.Symlinkat(target, o.ufd, p); err != nil {
+		return nil, err
+	}
+	if err := unix.Fchownat(o.ufd, p, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		unix.Unlinkat(o.ufd, p, 0)
+		return nil, err
+	}
+	o.dropWhiteout(dp, name)
+	return o.created(dir, name)
+}
+
+// Readlink returns a symbolic link's target.
+func (o *FS) Readlink(n *Node) (string, error) {
+	if n.mode != fsys.S_IFLNK {
+		return "", syscall.EINVAL
+	}
+	o.ns.RLock()
+	defer o.ns.RUnlock()
+	s := n.state()
+	if s.upper {
+		buf := make([]byte, 4096)
+		k, err := unix.Readlinkat(o.ufd, n.dataPath(), buf)
+		if err != nil {
+			return "", err
+		}
+		return string(buf[:k]), nil
+	}
+	if len(s.lowers) == 0 {
+		return "", syscall.ENOENT
+	}
+	t, err := o.lowers[s.lowers[0].layer].Readlink(s.lowers[0].ino)
+	return t, lowerErr(err)
+}
+
+// Link makes newname in newdir another name of n.
+func (o *FS) Link(n, newdir *Node, newname string) (*Node, error) {
+	o.ns.Lock()
+	defer o.ns.Unlock()
+	if n.mode == fsys.S_IFDIR {
+		return nil, syscall.EPERM
+	}
+	if err := o.prepNew(newdir, newname); err != nil {
+		return nil, err
+	}
+	if n.state().removed {
+		return nil, syscall.ENOENT
+	}
+	if err := o.copyUpMeta(n); err != nil {
+		return nil, err
+	}
+	dp := newdir.upath()
+	if err := o.linkAt(n.dataPath(), join(dp, newname)); err != nil {
+		return nil, err
+	}
+	o.dropWhiteout(dp, newname)
+	return o.created(newdir, newname)
+}
+
+// dropName accounts for name no longer naming n, given n's host link
+// count before the change (0 when n has no upper inode).
+func (o *FS) dropName(n *Node, dir *Node, name string, hostNlink uint32, lowerNlink uint32) {
+	s := n.state()
+	var left int32
+	switch {
+	case s.indexed:
+		left = int32(hostNlink) - 2 + s.pending
+	case s.upper:
+		left = int32(hostNlink) - 1
+	default:
+		left = int32(lowerNlink) - 1
+	}
+	if s.indexed && left <= 0 {
+		unix.Unlinkat(o.ufd, plnkPath(n.ino), 0)
+		o.setIndexed(n.ino, false)
+	}
+	me := alias{dir, name}
+	n.update(func(s *state) {
+		s.aliases = dropAlias(s.aliases, me)
+		if left <= 0 {
+			s.removed = true
+			if s.indexed {
+				s.indexed = false
+			}
+			return
+		}
+		if s.parent == dir && s.name == name && len(s.aliases) > 0 {
+			s.parent, s.name = s.aliases[0].parent, s.aliases[0].name
+			s.aliases = s.aliases[1:]
+		}
+	})
+}
+
+func (o *FS) nlinks(n *Node) (host, lower uint32) {
+	s := n.state()
+	if s.upper {
+		if st, err := o.ustat(n.dataPath()); err == nil {
+			host = uint32(st.Nlink)
+		}
+	} else if len(s.lowers) > 0 {
+		if a, err := o.lowers[s.lowers[0].layer].Stat(s.lowers[0].ino); err == nil {
+			lower = a.Nlink
+		}
+	}
+	return
+}
+
+// Unlink removes a non-directory name.
+func (o *FS) Unlink(dir *Node, name string) error {
+	o.ns.Lock()
+	defer o.ns.Unlock()
+	if err := o.writable(); err != nil {
+		return err
+	}
+	if len(name) > maxName {
+		return syscall.ENAMETOOLONG
+	}
+	n, err := o.lookupLocked(dir, name)
+	if err != nil {
+		return err
+	}
+	if n.mode == fsys.S_IFDIR {
+		return syscall.EISDIR
+	}
+	return o.removeName(dir, name, n)
+}
+
+// focus makes (dir, name) the node's primary name, so that a copy-up
+// happens under that name.
+func (o *FS) focus(n *Node, dir *Node, name string) {
+	n.update(func(s *state) {
+		if s.parent == dir && s.name == name || s.parent == nil {
+			return
+		}
+		s.aliases = addAlias(dropAlias(s.aliases, alias{dir, name}), alias{s.parent, s.name})
+		s.parent, s.name = dir, name
+	})
+}
+
+func (o *FS) removeName(dir *Node, name string, n *Node) error {
+	o.focus(n, dir, name)
+	f, err := o.find(dir, name)
+	if err != nil {
+		return err
+	}
+	if !f.upper && f.lattr.Nlink > 1 {
+		// Keep the other lower names of this inode counted.
+		if err := o.copyUpMeta(n); err != nil {
+			return err
+		}
+		f.upper = true
+	}
+	if err := o.ensureDir(dir); err != nil {
+		return err
+	}
+	host, lower := o.nlinks(n)
+	dp := dir.upath()
+	restore := func() {}
+	if o.hasBelow(dir, name) {
+		if err := o.whiteout(dir, name); err != nil {
+			return err
+		}
+	}
+	if f.upper {
+		if err := unix.Unlinkat(o.ufd, join(dp, name), 0); err != nil {
+			return err
+		}
+	}
+	restore()
+	o.dropName(n, dir, name, host, lower)
+	o.forget(dir, name)
+	return nil
+}
+
+// Rmdir removes an empty directory.
+func (o *FS) Rmdir(dir *Node, name string) error {
+	o.ns.Lock()
+	defer o.ns.Unlock()
+	if err := o.writable(); err != nil {
+		return err
+	}
+	if len(name) > maxName {
+		return syscall.ENAMETOOLONG
+	}
+	if name == "." {
+		return syscall.EINVAL
+	}
+	if name == ".." {
+		return syscall.ENOTEMPTY
+	}
+	n, err := o.lookupLocked(dir, name)
+	if err != nil {
+		return err
+	}
+	if n.mode != fsys.S_IFDIR {
+		return syscall.ENOTDIR
+	}
+	if empty, err := o.isEmpty(n); err != nil {
+		return err
+	} else if !empty {
+		return syscall.ENOTEMPTY
+	}
+	return o.removeDir(dir, name, n)
+}
+
+func (o *FS) removeDir(dir *Node, name string, n *Node) error {
+	f, err := o.find(dir, name)
+	if err != nil {
+		return err
+	}
+	if err := o.ensureDir(dir); err != nil {
+		return err
+	}
+	dp := dir.upath()
+	if o.hasBelow(dir, name) {
+		if err := o.whiteout(dir, name); err != nil {
+			return err
+		}
+	}
+	if f.upper {
+		p := join(dp, name)
+		if err := unix.Unlinkat(o.ufd, p, unix.AT_REMOVEDIR); err != nil {
+			if err != unix.ENOTEMPTY && err != unix.EEXIST {
+				return err
+			}
+			// Holds whiteouts: hide it in one step, then clean up.
+			st := o.stageName()
+			if err := unix.Renameat(o.ufd, p, o.ufd, st); err != nil {
+				return err
+			}
+			removeAllAt(o.ufd, st, true)
+		}
+	}
+	n.update(func(s *state) { s.removed = true })
+	o.forget(dir, name)
+	o.cgen.Add(1)
+	return nil
+}
+
+// Rename flags (renameat2).
+const (
+	RenameNoReplace = unix.RENAME_NOREPLACE
+	RenameExchange  = unix.RENAME_EXCHANGE
+)
+
+// Rename moves oname in odir to nname in ndir.
+func (o *FS) Rename(odir *Node, oname string, ndir *Node, nname string, flags uint32) error {
+	o.ns.Lock()
+	defer o.ns.Unlock()
+	if err := o.writable(); err != nil {
+		return err
+	}
+	if len(oname) > maxName || len(nname) > maxName {
+		return syscall.ENAMETOOLONG
+	}
+	if flags&^(RenameNoReplace|RenameExchange) != 0 || flags == RenameNoReplace|RenameExchange {
+		return syscall.EINVAL
+	}
+	if strings.HasPrefix(nname, whPrefix) {
+		return syscall.EPERM
+	}
+	if err := checkName(nname); err != nil {
+		return err
+	}
+	src, err := o.lookupLocked(odir, oname)
+	if err != nil {
+		return err
+	}
+	dst, derr := o.lookupLocked(ndir, nname)
+	if derr != nil && derr != syscall.ENOENT {
+		return derr
+	}
+	if derr == nil && flags&RenameNoReplace != 0 {
+		return syscall.EEXIST
+	}
+	if derr != nil && flags&RenameExchange != 0 {
+		return syscall.ENOENT
+	}
+	if src.mode == fsys.S_IFDIR && o.isAncestor(src, ndir) {
+		return syscall.EINVAL
+	}
+	if dst != nil && dst.mode == fsys.S_IFDIR && flags&RenameExchange != 0 && o.isAncestor(dst, odir) {
+		return syscall.EINVAL
+	}
+	if dst == src {
+		return nil
+	}
+	if dst != nil && flags&RenameExchange == 0 {
+		switch {
+		case src.mode == fsys.S_IFDIR && dst.mode != fsys.S_IFDIR:
+			return syscall.ENOTDIR
+		case src.mode != fsys.S_IFDIR && dst.mode == fsys.S_IFDIR:
+			return syscall.EISDIR
+		case dst.mode == fsys.S_IFDIR:
+			if empty, err := o.isEmpty(dst); err != nil {
+				return err
+			} else if !empty {
+				return syscall.ENOTEMPTY
+			}
+		}
+	}
+	// Ready the source (and for exchange the target) as upper objects.
+	ready := func(n *Node) error {
+		if n.mode == fsys.S_IFDIR {
+			return o.copyUpTree(n)
+		}
+		return o.copyUpMeta(n)
+	}
+	o.focus(src, odir, oname)
+	if dst != nil {
+		o.focus(dst, ndir, nname)
+	}
+	if err := ready(src); err != nil {
+		return err
+	}
+	if err := o.ensureDir(ndir); err != nil {
+		return err
+	}
+	srcBelow := o.hasBelow(odir, oname)
+	odp, ndp := odir.upath(), ndir.upath()
+	op, np := join(odp, oname), join(ndp, nname)
+	if flags&RenameExchange != 0 {
+		if err := ready(dst); err != nil {
+			return err
+		}
+		if err := unix.Renameat2(o.ufd, op, o.ufd, np, unix.RENAME_EXCHANGE); err != nil {
+			return err
+		}
+		src.update(func(s *state) { s.parent, s.name = ndir, nname })
+		dst.update(func(s *state) { s.parent, s.name = odir, oname })
+		o.recordMove(src)
+		o.recordMove(dst)
+		o.renamed(odir, oname, ndir, nname)
+		return nil
+	}
+	var dhost, dlower uint32
+	if dst != nil {
+		dhost, dlower = o.nlinks(dst)
+	}
+	if dst != nil && dst.mode == fsys.S_IFDIR && o.uexists(np) {
+		// The target's upper may hold whiteouts, so a plain rename would
+		// fail: exchange, then dispose of the old target at the old name.
+		if err := ready(dst); err != nil {
+			return err
+		}
+		if err := unix.Renameat2(o.ufd, op, o.ufd, np, unix.RENAME_EXCHANGE); err != nil {
+			return err
+		}
+		if srcBelow {
+			if err := o.whiteout(odir, oname); err != nil {
+				return err
+			}
+		}
+		st := o.stageName()
+		if err := unix.Renameat(o.ufd, op, o.ufd, st); err != nil {
+			return err
+		}
+		removeAllAt(o.ufd, st, true)
+	} else {
+		if flags&RenameNoReplace != 0 {
+			err = unix.Renameat2(o.ufd, op, o.ufd, np, unix.RENAME_NOREPLACE)
+		} else {
+			err = unix.Renameat(o.ufd, op, o.ufd, np)
+		}
+		if err != nil {
+			return err
+		}
+		o.dropWhiteout(ndp, nname)
+		if srcBelow {
+			if err := o.whiteout(odir, oname); err != nil {
+				return err
+			}
+		}
+	}
+	if dst != nil {
+		if dst.mode == fsys.S_IFDIR {
+			dst.update(func(s *state) { s.removed = true })
+		} else {
+			o.dropName(dst, ndir, nname, dhost, dlower)
+		}
+	}
+	src.update(func(s *state) {
+		if s.parent == odir && s.name == oname {
+			s.parent, s.name = ndir, nname
+		} else {
+			s.aliases = addAlias(dropAlias(s.aliases, alias{odir, oname}), alias{ndir, nname})
+		}
+	})
+	o.recordMove(src)
+	o.renamed(odir, oname, ndir, nname)
+	return nil
+}
+
+func (o *FS) renamed(odir *Node, oname string, ndir *Node, nname string) {
+	o.forget(odir, oname)
+	o.forget(ndir, nname)
+	o.cgen.Add(1)
+}
+
+func (o *FS) isAncestor(a, n *Node) bool {
+	for m := n; m != nil; m = m.state().parent {
+		if m == a {
+			return true
+		}
+	}
+	return false
+}
+
+// SetAttrIn selects the attributes Setattr changes; nil fields stay.
+type SetAttrIn struct {
+	Mode         *uint32 // permission bits (incl. setuid/setgid/sticky)
+	Uid, Gid     *uint32
+	Size         *int64
+	Atime, Mtime *time.Time
+	AtimeNow     bool
+	MtimeNow     bool
+}
+
+// Setattr changes attributes. Mode, owner and times copy up metadata
+// only; a size change copies the data (except truncation to zero).
+func (o *FS) Setattr(n *Node, h *Handle, in SetAttrIn) (Attr, error) {
+	if err := o.writable(); err != nil {
+		return Attr{}, err
+	}
+	if in.Size != nil {
+		if n.mode == fsys.S_IFDIR {
+			return Attr{}, syscall.EISDIR
+		}
+		if n.mode != fsys.S_IFREG {
+			return Attr{}, syscall.EINVAL
+		}
+		if *in.Size < 0 {
+			return Attr{}, syscall.EINVAL
+		}
+		if err := o.truncate(n, h, *in.Size); err != nil {
+			return Attr{}, err
+		}
+	}
+	o.ns.Lock()
+	defer o.ns.Unlock()
+	if in.Mode != nil || in.Uid != nil || in.Gid != nil || in.Atime != nil || in.Mtime != nil || in.AtimeNow || in.MtimeNow {
+		if err := o.copyUpMeta(n); err != nil {
+			return Attr{}, err
+		}
+		p := n.dataPath()
+		if in.Uid != nil || in.Gid != nil {
+			uid, gid := -1, -1
+			if in.Uid != nil {
+				uid = int(*in.Uid)
+			}
+			if in.Gid != nil {
+				gid = int(*in.Gid)
+			}
+			if err := unix.Fchownat(o.ufd, p, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return Attr{}, err
+			}
+		}
+		if in.Mode != nil {
+			if n.mode == fsys.S_IFLNK {
+				return Attr{}, syscall.EOPNOTSUPP
+			}
+			if err := unix.Fchmodat(o.ufd, p, *in.Mode&0o7777, 0); err != nil {
+				return Attr{}, err
+			}
+		}
+		if in.Atime != nil || in.Mtime != nil || in.AtimeNow || in.MtimeNow {
+			ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+			if in.AtimeNow {
+				ts[0].Nsec = unix.UTIME_NOW
+			} else if in.Atime != nil {
+				ts[0] = tspec(*in.Atime)
+			}
+			if in.MtimeNow {
+				ts[1].Nsec = unix.UTIME_NOW
+			} else if in.Mtime != nil {
+				ts[1] = tspec(*in.Mtime)
+			}
+			if err := unix.UtimesNanoAt(o.ufd, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return Attr{}, err
+			}
+		}
+	}
+	if h != nil && h.fd() >= 0 {
+		return h.getattr()
+	}
+	return o.getattrLocked(n)
+}
+
+func (o *FS) truncate(n *Node, h *Handle, size int64) error {
+	if h != nil && h.writable() {
+		return unix.Ftruncate(h.fd(), size)
+	}
+	s := n.state()
+	if size == 0 && (!s.upper || s.meta) {
+		n.cpMu.Lock()
+		defer n.cpMu.Unlock()
+		o.ns.Lock()
+		defer o.ns.Unlock()
+		if err := o.copyUpMeta(n); err != nil {
+			return err
+		}
+		p := n.dataPath()
+		if err := unix.Truncate(o.uabs(p), 0); err != nil {
+			return err
+		}
+		if n.state().meta {
+			unix.Lremovexattr(o.uabs(p), o.xMeta)
+			n.update(func(s *state) { s.meta = false })
+			n.gen.Add(1)
+		}
+		return nil
+	}
+	if err := o.copyUpData(n); err != nil {
+		return err
+	}
+	o.ns.RLock()
+	p := n.dataPath()
+	o.ns.RUnlock()
+	return unix.Truncate(o.uabs(p), size)
+}
