@@ -49,11 +49,11 @@ printf 'data' | dd of="$root/var/lib/appliance/sparse.db" bs=1 seek=$((32<<20)) 
 
 # Partition 1: the ext3 root, starting at 1 MiB; the rest of the disk is free.
 part_mib=$((size_mib - 2))
-mke2fs -q -F -t ext3 -L approot -d "$root" "$work/part.img" "${part_mib}M"
 truncate -s "${size_mib}M" "$work/disk.raw"
 printf 'label: dos\nlabel-id: 0x0a11ce00\nstart=2048, size=%d, type=83, bootable\n' $((part_mib * 2048)) |
   sfdisk -q "$work/disk.raw"
-dd if="$work/part.img" of="$work/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+# mke2fs writes the filesystem straight into the partition.
+mke2fs -q -F -t ext3 -L approot -E offset=1048576 -d "$root" "$work/disk.raw" "${part_mib}M"
 rm -f "$out"/appliance*.vmdk
 qemu-img convert -f raw -O vmdk -o subformat=twoGbMaxExtentFlat "$work/disk.raw" "$out/appliance.vmdk"
 ls -l "$out"/appliance*.vmdk

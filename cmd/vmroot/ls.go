@@ -57,13 +57,17 @@ func listDir(w io.Writer, m *image.Mounted, dir string, long, recursive bool) er
 		return printEntry(w, m.FS, abs, path.Base(abs), ino, a, long)
 	}
 	if recursive {
-		return fsys.Walk(m.FS, ino, func(p string, ino uint64, a fsys.Attr) error {
+		err := fsys.Walk(m.FS, ino, func(p string, ino uint64, a fsys.Attr) error {
 			if p == "" {
 				return nil
 			}
 			full := path.Join(abs, p)
 			return printEntry(w, m.FS, full, full, ino, a, long)
 		})
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", m.Where(), abs, err)
+		}
+		return nil
 	}
 	ents, err := m.FS.ReadDir(ino)
 	if err != nil {
@@ -76,7 +80,7 @@ func listDir(w io.Writer, m *image.Mounted, dir string, long, recursive bool) er
 			return fmt.Errorf("%s: %s: %w", m.Where(), path.Join(abs, e.Name), err)
 		}
 		if err := printEntry(w, m.FS, path.Join(abs, e.Name), e.Name, e.Ino, a, long); err != nil {
-			return err
+			return fmt.Errorf("%s: %w", m.Where(), err)
 		}
 	}
 	return nil

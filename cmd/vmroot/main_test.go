@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	testimg.Cleanup()
+	if appl != nil {
+		os.RemoveAll(appl.dir)
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

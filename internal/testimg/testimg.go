@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // packages maps tools to the Debian package that ships them, for skip messages.
@@ -106,6 +108,28 @@ func Ext(t testing.TB, dir, tree, fstype string, sizeMiB int, extra ...string) s
 	return img
 }
 
+// RestoreTimes writes the full mtimes (nanoseconds, epoch bits) of the
+// given tree paths into an ext image with 256-byte inodes, which mke2fs -d
+// drops. Paths must be free of spaces and newlines (debugfs syntax).
+func RestoreTimes(t testing.TB, img, tree string, paths ...string) {
+	t.Helper()
+	Need(t, "debugfs")
+	var cmds strings.Builder
+	for _, p := range paths {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(tree, p), &st); err != nil {
+			t.Fatal(err)
+		}
+		epoch := (st.Mtim.Sec - int64(int32(st.Mtim.Sec))) >> 32
+		fmt.Fprintf(&cmds, "sif /%s mtime @%d\nsif /%s mtime_extra %d\n", p, st.Mtim.Sec, p, st.Mtim.Nsec<<2|epoch&3)
+	}
+	cf := filepath.Join(t.TempDir(), "debugfs.cmds")
+	if err := os.WriteFile(cf, []byte(cmds.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	Run(t, "debugfs", "-w", "-f", cf, img)
+}
+
 // Part is one partition of a disk built by Disk.
 type Part struct {
 	Type     string // sfdisk type: "83", "c", "5" (extended), "L", GPT GUIDs...
@@ -172,6 +196,21 @@ func SfdiskStarts(t testing.TB, raw string) []int64 {
 		starts = append(starts, s)
 	}
 	return starts
+}
+
+// VMDKStream writes a VMware-layout streamOptimized VMDK with Debian's
+// python3-vmdkstream (a module, not a command; pyenv's python3 on PATH
+// can't import it, hence /usr/bin/python3 first).
+func VMDKStream(t testing.TB, raw, out string) string {
+	t.Helper()
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(py, "-c", "import VMDKstream").Run() == nil {
+			Run(t, py, "-c", "import sys, VMDKstream; VMDKstream.convert_to_stream(sys.argv[1], sys.argv[2])", raw, out)
+			return out
+		}
+	}
+	t.Skip("python3 module VMDKstream not installed (Debian package python3-vmdkstream)")
+	return ""
 }
 
 // Convert converts a raw disk with qemu-img to format (vmdk, qcow2) with options.
