@@ -24,8 +24,8 @@ import (
 var exactTimes = []string{"times/ns", "times/y2040", "times/y1960", "times/dir", "files/text"}
 
 type appliance struct {
-	dir, raw, tree string
-	starts         []int64
+	dir, raw, tree, ext string
+	starts              []int64
 }
 
 var (
@@ -51,6 +51,7 @@ func buildAppliance(t *testing.T) *appliance {
 		// 256-byte inodes keep nanosecond times, so the copy can be held to them.
 		ext := testimg.Ext(t, dir, a.tree, "ext3", 96, "-b", "4096", "-I", "256")
 		testimg.RestoreTimes(t, ext, a.tree, exactTimes...)
+		a.ext = ext
 		a.raw = testimg.Disk(t, dir, "dos", 4200,
 			testimg.Part{Type: "c", SizeMiB: 2040, Bootable: true, Content: fat},
 			testimg.Part{Type: "5"},
@@ -84,7 +85,26 @@ func (a *appliance) variants(t *testing.T) map[string]string {
 		testimg.VMDKStream(t, a.raw, p)
 	}
 	out["streamOptimized-vmware"] = p
+	out["delta"] = a.delta(t, out["twoGbMaxExtentFlat"])
 	return out
+}
+
+// delta makes a delta disk over base whose own grains hold the ext
+// partition (written from the filesystem image with qemu-io), while the
+// rest of the disk still comes from the parent: reads cross the chain.
+func (a *appliance) delta(t *testing.T, base string) string {
+	t.Helper()
+	testimg.Need(t, "qemu-io")
+	d := filepath.Join(a.dir, "delta")
+	p := filepath.Join(d, "child.vmdk")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	os.MkdirAll(d, 0o755)
+	testimg.Run(t, "qemu-img", "create", "-q", "-f", "vmdk", "-b", base, "-F", "vmdk", p)
+	testimg.Run(t, "qemu-io", "-f", "vmdk", "-c",
+		fmt.Sprintf("write -s %s %d %d", a.ext, a.starts[2]*512, 96<<20), p)
+	return p
 }
 
 func TestInfoAgreesWithQemuImgAndSfdisk(t *testing.T) {
@@ -135,6 +155,9 @@ func TestInfoAgreesWithQemuImgAndSfdisk(t *testing.T) {
 			if name != "raw" {
 				if got.VMDK == nil {
 					t.Fatal("no vmdk section")
+				}
+				if (name == "delta") != (got.VMDK.Parent != nil) {
+					t.Errorf("parent chain %+v", got.VMDK.Parent)
 				}
 				if got.VMDK.CreateType != q.FormatSpecific.Data.CreateType {
 					t.Errorf("createType %q, qemu-img says %q", got.VMDK.CreateType, q.FormatSpecific.Data.CreateType)
