@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,5 +99,28 @@ func patch(t *testing.T, path string, off int64, v uint32) {
 	binary.LittleEndian.PutUint32(b[:], v)
 	if _, err := f.WriteAt(b[:], off); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A filesystem whose journal was not replayed is still read, with a warning.
+func TestNeedsRecoveryWarns(t *testing.T) {
+	testimg.Need(t, "debugfs")
+	a := buildAppliance(t)
+	dir := t.TempDir()
+	img := testimg.Ext(t, dir, a.tree, "ext3", 64)
+	testimg.Run(t, "debugfs", "-w", "-R", "feature needs_recovery", img)
+	r := vmroot(t, "ls", img, "/files")
+	if r.code != 0 || !strings.Contains(r.stdout, "size-4096") {
+		t.Fatalf("ls of a filesystem needing recovery: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "warning") || !strings.Contains(r.stderr, "needs recovery") {
+		t.Errorf("no recovery warning on stderr: %q", r.stderr)
+	}
+	var info infoJSON
+	if err := json.Unmarshal([]byte(ok(t, "info", "--json", img)), &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Filesystem == nil || !info.Filesystem.NeedsRecovery {
+		t.Errorf("info --json does not report needs-recovery: %+v", info.Filesystem)
 	}
 }

@@ -20,6 +20,11 @@ func openImageFS(c *cobra.Command, path string, partNum int) (*image.Mounted, er
 	if err != nil {
 		return nil, err
 	}
+	if m.Table != nil {
+		for _, w := range m.Table.Warnings {
+			fmt.Fprintf(c.ErrOrStderr(), "vmroot: warning: %s: partition table: %s\n", m.Image.Path, w)
+		}
+	}
 	if m.FS.Info().NeedsRecovery {
 		fmt.Fprintf(c.ErrOrStderr(), "vmroot: warning: %s: the filesystem's journal needs recovery (it was not cleanly unmounted); recent changes may be missing\n", m.Where())
 	}

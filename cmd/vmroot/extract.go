@@ -12,7 +12,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/vmroot/vmroot/internal/image"
-	"golang.org/x/term"
+	"github.com/vmroot/vmroot/vmdk"
 )
 
 func init() {
@@ -34,8 +34,7 @@ func init() {
 				return err
 			}
 			defer im.Close()
-			var r io.ReaderAt = im
-			size := im.Size()
+			start, size := int64(0), im.Size()
 			what := im.Path
 			if partNum != 0 {
 				t, err := im.Partitions()
@@ -47,18 +46,19 @@ func init() {
 					return err
 				}
 				if p != nil {
-					r, size = p.Reader(im), p.Size
+					start, size = p.Start, p.Size
 					what = fmt.Sprintf("%s partition %d", im.Path, p.Number)
 				}
 			}
 			if err := refuseInput(out, inputFiles(im)); err != nil {
 				return err
 			}
-			var bar *progressbar.ProgressBar
-			if term.IsTerminal(int(os.Stderr.Fd())) {
-				bar = progressbar.DefaultBytes(size, "extracting")
+			src, err := newSource(im, start, size)
+			if err != nil {
+				return err
 			}
-			if err := extractTo(r, size, out, bar); err != nil {
+			defer src.Close()
+			if err := extractTo(src, size, out, progressBar(size, "extracting")); err != nil {
 				return fmt.Errorf("%s -> %s: %w", what, out, err)
 			}
 			return nil
@@ -69,46 +69,14 @@ func init() {
 	rootCmd.AddCommand(c)
 }
 
-// inputFiles lists every host file the image reads, parents and extents included.
-func inputFiles(im *image.Image) []string {
-	files := []string{im.Path}
-	if im.VMDK != nil {
-		for info := im.VMDK.Info(); ; {
-			files = append(files, info.Path)
-			for _, e := range info.Extents {
-				if e.File != "" {
-					files = append(files, e.File)
-				}
-			}
-			if info.Parent == nil {
-				break
-			}
-			info = *info.Parent
-		}
-	}
-	return files
-}
-
-// refuseInput keeps extract from ever writing over one of its own inputs.
-func refuseInput(out string, inputs []string) error {
-	ost, err := os.Stat(out)
-	if err != nil {
-		return nil
-	}
-	for _, in := range inputs {
-		if ist, err := os.Stat(in); err == nil && os.SameFile(ost, ist) {
-			return fmt.Errorf("%s: is an input of this image (%s); refusing to overwrite it", out, in)
-		}
-	}
-	return nil
-}
-
 const chunk = 4 << 20
 
 // extractTo copies size bytes of r into out, leaving holes for zero chunks.
 // Chunks are read by several goroutines, since reads of sparse or
 // compressed extents cost CPU and flat extents benefit from readahead depth.
+// If r can tell where its data is, only that is read.
 func extractTo(r io.ReaderAt, size int64, out string, bar *progressbar.ProgressBar) error {
+	ranger, _ := r.(vmdk.DataRanger)
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
 	if err != nil {
 		return err
@@ -137,14 +105,26 @@ func extractTo(r io.ReaderAt, size int64, out string, bar *progressbar.ProgressB
 					return
 				}
 				n := int(min(chunk, size-off))
-				got, err := r.ReadAt(buf[:n], off)
-				if err == io.EOF && got == n {
-					err = nil
-				} else if err == io.EOF {
-					err = fmt.Errorf("image ends early at %d of %d bytes", off+int64(got), size)
+				ranges := []vmdk.Range{{Off: off, Len: int64(n)}}
+				var err error
+				if ranger != nil {
+					ranges, err = ranger.DataRanges(off, int64(n))
 				}
-				if err == nil && !bytes.Equal(buf[:n], zero[:n]) {
-					_, err = tmp.WriteAt(buf[:n], off)
+				for _, rg := range ranges {
+					if err != nil {
+						break
+					}
+					b := buf[:rg.Len]
+					var got int
+					got, err = r.ReadAt(b, rg.Off)
+					if err == io.EOF && got == len(b) {
+						err = nil
+					} else if err == io.EOF {
+						err = fmt.Errorf("image ends early at %d of %d bytes", rg.Off+int64(got), size)
+					}
+					if err == nil && !bytes.Equal(b, zero[:len(b)]) {
+						_, err = tmp.WriteAt(b, rg.Off)
+					}
 				}
 				if err != nil {
 					mu.Lock()

@@ -52,6 +52,7 @@ type tableJSON struct {
 	DiskID     string     `json:"disk-id,omitempty"`
 	SectorSize int        `json:"sector-size"`
 	Partitions []partJSON `json:"partitions"`
+	Warnings   []string   `json:"warnings,omitempty"`
 }
 
 type partJSON struct {
@@ -139,7 +140,7 @@ func describe(im *image.Image) (*infoJSON, error) {
 		out.Filesystem = fsInfo(im, im.Size())
 		return out, nil
 	}
-	tj := &tableJSON{Scheme: string(t.Scheme), DiskID: t.DiskID, SectorSize: t.SectorSize, Partitions: []partJSON{}}
+	tj := &tableJSON{Scheme: string(t.Scheme), DiskID: t.DiskID, SectorSize: t.SectorSize, Partitions: []partJSON{}, Warnings: t.Warnings}
 	for _, p := range t.Partitions {
 		pj := partJSON{Number: p.Number, Start: p.Start, Size: p.Size, Type: p.Type, TypeGUID: p.TypeGUID,
 			UUID: p.UUID, Name: p.Name, Bootable: p.Bootable, Extended: p.Extended, Logical: p.Logical}
@@ -246,6 +247,9 @@ func printInfo(w io.Writer, in *infoJSON) error {
 			fmt.Fprintf(w, " (disk id %s)", t.DiskID)
 		}
 		fmt.Fprintln(w)
+		for _, warn := range t.Warnings {
+			fmt.Fprintf(w, "  warning: %s\n", warn)
+		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "  #\tboot\tstart\tsize\ttype\tfilesystem\n")
 		for _, p := range t.Partitions {

@@ -22,6 +22,12 @@ import (
 
 const notifyEnv = "VMROOT_MOUNT_NOTIFY_FD"
 
+// cacheTimeout is how long the kernel may trust names and attributes it
+// got from the mount. Lower layers never change and the diff is locked to
+// this one process, whose every change goes through the kernel (which
+// updates or drops what it cached), so a long timeout loses nothing.
+const cacheTimeout = time.Minute
+
 func init() {
 	var (
 		diff        string
@@ -49,7 +55,7 @@ background; stop it with "vmroot umount MOUNTPOINT".`,
 	c.Flags().StringArrayVar(&layers, "layer", nil, "read-only layer (directory or image), top first; repeatable")
 	partFlag(c, &partNum)
 	c.Flags().BoolVarP(&foreground, "foreground", "f", false, "stay in the foreground")
-	c.Flags().BoolVar(&passthrough, "passthrough", false, "let the kernel do I/O on diff files directly (root only; experimental: an open of a file in cached mode makes a later passthrough open of it fail with EIO)")
+	c.Flags().BoolVar(&passthrough, "passthrough", true, "let the kernel do I/O on files whose data is in the diff directly (root only); --passthrough=false serves all I/O through vmroot")
 	c.Flags().BoolVar(&debug, "debug", false, "log FUSE requests")
 	rootCmd.AddCommand(c)
 }
@@ -148,7 +154,7 @@ func runMount(c *cobra.Command, img, mnt, diff string, layerArgs []string, partN
 	defer o.Close()
 	root := os.Geteuid() == 0
 	srv, err := vfs.Mount(mnt, o, vfs.Options{
-		EntryTimeout: time.Second, AttrTimeout: time.Second,
+		EntryTimeout: cacheTimeout, AttrTimeout: cacheTimeout,
 		AllowOther: root, DefaultPermissions: root,
 		Passthrough: passthrough && root, Debug: debug,
 		FsName: "vmroot:" + img,

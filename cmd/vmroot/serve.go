@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/vmroot/vmroot/internal/config"
+	"github.com/vmroot/vmroot/internal/fsys"
+	"github.com/vmroot/vmroot/internal/image"
+	"github.com/vmroot/vmroot/nfsexport/server"
+)
+
+func init() {
+	var (
+		cfgPath, hostsDir, export, stateDir, logFormat string
+		listen, layers                                 []string
+		port, pmPort, partNum                          int
+		noUDP                                          bool
+	)
+	c := &cobra.Command{
+		Use:   "serve (--config FILE | IMAGE --hosts-dir DIR)",
+		Short: "Serve the image over NFSv3, one copy-on-write view per client host",
+		Long: `serve exports a union of the image (and shared layers) over NFSv3, MOUNT
+and portmap. Each client host, recognised by its address, gets the shared
+read-only layers plus its own diff directory.
+
+With --config, hosts come from a TOML file (see internal/config); SIGHUP
+reloads its host table without dropping mounted clients. Without it,
+every client address gets its own diff under --hosts-dir.
+SIGTERM or SIGINT finish the calls in flight, flush written files and stop.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			var cfg *config.Config
+			switch {
+			case cfgPath != "" && len(args) > 0:
+				return usageError{errors.New("give either --config or IMAGE, not both")}
+			case cfgPath != "":
+				var err error
+				if cfg, err = config.Load(cfgPath); err != nil {
+					return err
+				}
+			case len(args) == 1:
+				if hostsDir == "" {
+					return usageError{errors.New("IMAGE needs --hosts-dir DIR (or use --config)")}
+				}
+				abs, err := filepath.Abs(hostsDir)
+				if err != nil {
+					return err
+				}
+				cfg = &config.Config{
+					Image: args[0], Partition: partNum, Layers: layers, Export: export,
+					StateDir: stateDir, Listen: listen, Port: port, PortmapPort: pmPort, UDP: !noUDP,
+					Unknown: config.Unknown{Policy: "persistent", Dir: abs, Squash: "root_squash", AnonUID: server.DefaultAnon, AnonGID: server.DefaultAnon},
+				}
+				if cfg.StateDir == "" {
+					cfg.StateDir = filepath.Join(abs, ".vmroot-state")
+				}
+			default:
+				return usageError{errors.New("give --config FILE or IMAGE --hosts-dir DIR")}
+			}
+			var h slog.Handler = slog.NewTextHandler(c.ErrOrStderr(), nil)
+			if logFormat == "json" {
+				h = slog.NewJSONHandler(c.ErrOrStderr(), nil)
+			} else if logFormat != "text" {
+				return usageError{fmt.Errorf("--log-format %q: want text or json", logFormat)}
+			}
+			return runServe(c, cfg, slog.New(h))
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfgPath, "config", "", "TOML configuration file")
+	f.StringVar(&hostsDir, "hosts-dir", "", "give each client address its own diff DIR/ADDRESS (zero-config form)")
+	f.StringArrayVar(&layers, "layer", nil, "shared read-only layer (directory or image) above IMAGE; repeatable, top first")
+	f.StringVar(&export, "export", config.DefaultExport, "path clients mount")
+	f.StringVar(&stateDir, "state-dir", "", "where the file handle key lives (default DIR/.vmroot-state)")
+	f.StringArrayVar(&listen, "listen", nil, "local address to serve on; repeatable (default: all)")
+	f.IntVar(&port, "port", config.DefaultPort, "NFS and MOUNT port")
+	f.IntVar(&pmPort, "portmap-port", 0, "portmap port (0: 111 when it can bind there; -1: no portmap)")
+	f.BoolVar(&noUDP, "no-udp", false, "serve MOUNT and portmap over TCP only")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	partFlag(c, &partNum)
+	rootCmd.AddCommand(c)
+}
+
+func serverHosts(cfg *config.Config) ([]server.Host, server.Unknown, error) {
+	var hosts []server.Host
+	for _, h := range cfg.Hosts {
+		q, err := server.ParseSquash(h.Squash)
+		if err != nil {
+			return nil, server.Unknown{}, fmt.Errorf("host %s: %w", h.Name, err)
+		}
+		hosts = append(hosts, server.Host{Name: h.Name, Addrs: h.IPs, Diff: h.Diff, Squash: q, AnonUID: h.AnonUID, AnonGID: h.AnonGID})
+	}
+	var u server.Unknown
+	if cfg.Unknown.Policy != "refuse" && cfg.Unknown.Policy != "" {
+		q, err := server.ParseSquash(cfg.Unknown.Squash)
+		if err != nil {
+			return nil, u, err
+		}
+		u = server.Unknown{Dir: cfg.Unknown.Dir, Throwaway: cfg.Unknown.Policy == "throwaway", Squash: q, AnonUID: cfg.Unknown.AnonUID, AnonGID: cfg.Unknown.AnonGID}
+	}
+	return hosts, u, nil
+}
+
+func runServe(c *cobra.Command, cfg *config.Config, log *slog.Logger) error {
+	var ls []*layer
+	defer func() {
+		for _, l := range ls {
+			l.close()
+		}
+	}()
+	for _, p := range cfg.Layers {
+		l, err := openLayer(c, p, image.Auto)
+		if err != nil {
+			return fmt.Errorf("layer %s: %w", p, err)
+		}
+		ls = append(ls, l)
+	}
+	base, err := openLayer(c, cfg.Image, cfg.Partition)
+	if err != nil {
+		return err
+	}
+	ls = append(ls, base)
+	var lowers []fsys.FS
+	for _, l := range ls {
+		lowers = append(lowers, l.fs)
+	}
+	hosts, unknown, err := serverHosts(cfg)
+	if err != nil {
+		return err
+	}
+	if unknown.Dir != "" {
+		if err := os.MkdirAll(unknown.Dir, 0o755); err != nil {
+			return err
+		}
+	}
+	srv, err := server.New(server.Config{
+		Export: cfg.Export, Lowers: lowers, Hosts: hosts, Unknown: unknown,
+		KeyFile: filepath.Join(cfg.StateDir, "fh.key"), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	if _, err := srv.Start(context.Background(), server.Listen{Addrs: cfg.Listen, Port: cfg.Port, PortmapPort: cfg.PortmapPort, UDP: cfg.UDP}); err != nil {
+		return err
+	}
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			if cfg.Path == "" {
+				log.Info("SIGHUP: no configuration file to reload")
+				continue
+			}
+			nc, err := config.Load(cfg.Path)
+			if err == nil {
+				var h []server.Host
+				var u server.Unknown
+				if h, u, err = serverHosts(nc); err == nil {
+					err = srv.SetHosts(h, u)
+				}
+			}
+			if err != nil {
+				log.Error("reload failed; keeping the old host table", "err", err)
+			} else {
+				log.Info("host table reloaded", "hosts", len(nc.Hosts))
+			}
+			continue
+		}
+		log.Info("shutting down", "signal", sig.String())
+		break
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
