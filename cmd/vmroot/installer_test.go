@@ -220,6 +220,14 @@ func TestInstaller(t *testing.T) {
 			}
 			ok(t, args...)
 			instCheckDisk(t, out, tree, c.size<<20)
+			if c.size == 0 {
+				// Sized to the content (about 3.3 MiB here) plus headroom:
+				// an eighth, 64 MiB and the GPT's 2 MiB, in whole MiB.
+				fi, _ := os.Stat(out)
+				if fi.Size()%(1<<20) != 0 || fi.Size() < 69<<20 || fi.Size() > 72<<20 {
+					t.Errorf("auto-sized disk is %d bytes", fi.Size())
+				}
+			}
 			if c.size == 4096 {
 				var st struct{ blocks int64 }
 				if fi, err := os.Stat(out); err == nil {
@@ -248,6 +256,21 @@ func TestInstaller(t *testing.T) {
 			instCheckDisk(t, raw, tree, 100<<20)
 		})
 	}
+	t.Run("plain ISO9660 names", func(t *testing.T) {
+		plain := filepath.Join(t.TempDir(), "plain.iso")
+		testimg.Run(t, "xorriso", "-as", "mkisofs", "-quiet", "--norock", "-o", plain, tree)
+		out := filepath.Join(t.TempDir(), "p.img")
+		ok(t, "installer", plain, "-o", out, "--config-drive", instConfigDrive, "--size", "64")
+		list := testimg.Run(t, "mdir", "-b", "-/", "-i", out+"@@1048576", "::/")
+		for _, n := range []string{"::/BOOT.CFG", "::/UPGRADE/PRECHECK.PY", "::/EFI/BOOT/BOOTX64.EFI", "::/S.V00", "::/vmroot.tgz"} {
+			if !strings.Contains(list, n+"\n") {
+				t.Errorf("mdir lacks %s (names must stay as the ISO holds them, ;1 stripped):\n%s", n, list)
+			}
+		}
+		if strings.Contains(list, ";1") || strings.Contains(list, "precheck") {
+			t.Errorf("ISO9660 names not mapped back:\n%s", list)
+		}
+	})
 	t.Run("ks-template", func(t *testing.T) {
 		tmpl := filepath.Join(t.TempDir(), "ks.tmpl")
 		os.WriteFile(tmpl, []byte("vmaccepteula\nrootpw {{.RootPW}}\n# host {{.Hostname}}\n{{range .Section \"pre\"}}%pre\n{{.Body}}{{end}}"), 0o644)

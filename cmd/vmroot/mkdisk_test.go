@@ -228,3 +228,35 @@ func TestMkdiskBadSpec(t *testing.T) {
 		})
 	}
 }
+
+// TestMkdiskFromExtImage copies /boot out of an ext2 appliance image, as
+// the classic recipe copies a kernel: a symbolic link to a file becomes a
+// copy of the file; a link to a directory is refused.
+func TestMkdiskFromExtImage(t *testing.T) {
+	testimg.Need(t, "mke2fs", "mtype", "fsck.fat")
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "boot"), 0o755)
+	os.WriteFile(filepath.Join(tree, "boot", "vmlinuz-6.1"), []byte(strings.Repeat("K", 70000)), 0o644)
+	os.Symlink("vmlinuz-6.1", filepath.Join(tree, "boot", "vmlinuz"))
+	testimg.Ext(t, dir, tree, "ext2", 8)
+	spec := filepath.Join(dir, "s.toml")
+	os.WriteFile(spec, []byte("size = \"8MiB\"\n[[partition]]\nnumber = 1\ntype = 0x0e\nbootable = true\nfilesystem = \"fat16\"\n[[partition.file]]\nsrc = \"ext2-0.img:/boot\"\ndst = \"/\"\n"), 0o644)
+	out := filepath.Join(dir, "d.img")
+	ok(t, "mkdisk", spec, "-o", out)
+	for _, n := range []string{"vmlinuz", "vmlinuz-6.1"} {
+		if got := testimg.Run(t, "mtype", "-i", out+"@@1048576", "::/"+n); got != strings.Repeat("K", 70000) {
+			t.Errorf("%s: %d bytes", n, len(got))
+		}
+	}
+	testimg.Run(t, "fsck.fat", "-n", buildExtractPart(t, out, 2048, 14336))
+
+	os.Symlink("boot", filepath.Join(tree, "bootlink"))
+	os.Remove(filepath.Join(dir, "ext2-0.img"))
+	testimg.Ext(t, dir, tree, "ext2", 8)
+	os.WriteFile(spec, []byte("size = \"8MiB\"\n[[partition]]\nnumber = 1\ntype = 0x0e\nfilesystem = \"fat16\"\n[[partition.file]]\nsrc = \"ext2-0.img:/\"\n"), 0o644)
+	msg := fails(t, "s.toml", "mkdisk", spec, "-o", out+".2")
+	if !strings.Contains(msg, "bootlink") || !strings.Contains(msg, "other than a file") {
+		t.Errorf("error %q", msg)
+	}
+}
