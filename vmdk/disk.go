@@ -1,11 +1,12 @@
-// Package vmdk reads VMware virtual disks (VMDK) in place, read-only.
+// Package vmdk reads VMware virtual disks (VMDK) in place, read-only, and
+// writes new ones (see Write).
 //
 // Open accepts a text descriptor (monolithicFlat, twoGbMaxExtentFlat,
 // twoGbMaxExtentSparse, vmfs, vmfsSparse, ...) or a sparse file with an
 // embedded descriptor (monolithicSparse, streamOptimized in both the VMware
 // and the qemu-img layout), follows parentFileNameHint chains of delta
 // disks, and returns a Disk: an io.ReaderAt over the virtual disk that is
-// safe for concurrent use.
+// safe for concurrent use, and that tells where its data is (DataRanges).
 //
 // Untrusted input is expected: header fields are bounded before anything
 // is allocated from them, compressed grains may not inflate beyond the

@@ -27,7 +27,7 @@ const (
 	q2Copied      = uint64(1) << 63 // refcount is exactly 1
 	q2RefsPerBlk  = q2Cluster / 2   // 16-bit refcounts
 	q2HeaderLen   = 104
-	q2Chunk       = 64 * q2Cluster // unit of work
+	q2Chunk       = 16 * q2Cluster // unit of work, as extract reads
 )
 
 func writeQCOW2(out string, r io.ReaderAt, size int64, bar *progressbar.ProgressBar) error {
@@ -75,7 +75,7 @@ func qcow2Fill(f *os.File, r io.ReaderAt, size int64, bar *progressbar.ProgressB
 	var errMu sync.Mutex
 	var wg sync.WaitGroup
 	zero := make([]byte, q2Cluster)
-	for range 3 {
+	for range extractWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

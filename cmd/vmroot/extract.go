@@ -69,7 +69,13 @@ func init() {
 	rootCmd.AddCommand(c)
 }
 
-const chunk = 4 << 20
+// Eight 1 MiB reads in flight copied a 1 GiB partition fastest here (cold
+// cache): a deeper device queue, as qemu-img convert's eight parallel
+// requests give it, beat three 4 MiB reads by about a third.
+const (
+	chunk          = 1 << 20
+	extractWorkers = 8
+)
 
 // extractTo copies size bytes of r into out, leaving holes for zero chunks.
 // Chunks are read by several goroutines, since reads of sparse or
@@ -93,7 +99,7 @@ func extractTo(r io.ReaderAt, size int64, out string, bar *progressbar.ProgressB
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	zero := make([]byte, chunk)
-	workers := 3
+	workers := extractWorkers
 	for i := 0; i < workers; i++ {
 		wg.Add(1)
 		go func() {
