@@ -2,13 +2,25 @@
 // go-fuse. It only translates between FUSE requests and overlay calls;
 // all union semantics live in package overlay.
 //
+// With DefaultPermissions the kernel checks permissions, POSIX ACLs
+// included (ACLs are stored as system.posix_acl_* attributes in the diff,
+// and a directory's default ACL is applied by the host when an object is
+// created in the diff). One difference from ext4 remains: the kernel
+// applies the caller's umask to a new object's mode before this server
+// sees it, also in a directory with a default ACL, where ext4 ignores the
+// umask.
+//
 // Inode numbers given to the kernel are the union's stable st_ino values,
-// so hard links stay one inode. Files whose data lives in the diff can be
-// served with kernel passthrough (reads and writes bypass this process).
+// so hard links stay one inode. With Options.Passthrough, a file whose
+// data is in the diff when it is opened is served by kernel passthrough
+// (reads and writes bypass this process) unless the inode already has an
+// open served through this process; the kernel cannot mix the two. The
+// kernel caches lower data and directory listings across opens.
 package fs
 
 import (
 	"context"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,6 +55,13 @@ type node struct {
 	gofs.Inode
 	r *root
 	n *overlay.Node
+
+	// The kernel refuses to mix passthrough and cached opens of one inode
+	// (the second kind fails with EIO), so each node counts its open files
+	// by kind and a new open takes the kind already in use.
+	omu    sync.Mutex
+	cached int // open files served through this process
+	pt     int // open files served by kernel passthrough
 }
 
 // Mount mounts o at dir. The returned server is already serving; call
@@ -68,6 +87,9 @@ func Mount(dir string, o *overlay.FS, opts Options) (*fuse.Server, error) {
 	}
 	if opts.DefaultPermissions {
 		mo.Options = append(mo.Options, "default_permissions")
+		// The kernel then also enforces POSIX ACLs, which it reads and
+		// writes as system.posix_acl_* attributes like any other.
+		mo.EnableAcl = true
 	}
 	if o.ReadOnly() {
 		mo.Options = append(mo.Options, "ro")
@@ -157,8 +179,8 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	var a overlay.Attr
 	var err error
-	if fh, ok := f.(*file); ok {
-		a, err = fh.h.Getattr()
+	if h := handleOf(f); h != nil {
+		a, err = h.Getattr()
 	} else {
 		a, err = n.r.o.Getattr(n.n)
 	}
@@ -201,11 +223,7 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 			sa.Mtime = &t
 		}
 	}
-	var h *overlay.Handle
-	if fh, ok := f.(*file); ok {
-		h = fh.h
-	}
-	a, err := n.r.o.Setattr(n.n, h, sa)
+	a, err := n.r.o.Setattr(n.n, handleOf(f), sa)
 	if err != nil {
 		return errno(err)
 	}
@@ -226,29 +244,107 @@ func (n *node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	return gofs.NewListDirStream(list), 0
 }
 
+// OpendirHandle lets the kernel cache a directory's listing across
+// opens: every change to a directory goes through the kernel, which then
+// drops what it cached.
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if !n.n.IsDir() {
+		return nil, 0, syscall.ENOTDIR
+	}
+	return &dirHandle{n: n}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// dirHandle is an open directory: a listing read at the first request.
+type dirHandle struct {
+	n      *node
+	mu     sync.Mutex
+	ents   []fuse.DirEntry
+	loaded bool
+	pos    int
+}
+
+var (
+	_ gofs.NodeOpendirHandler = (*node)(nil)
+	_ gofs.FileReaddirenter   = (*dirHandle)(nil)
+	_ gofs.FileSeekdirer      = (*dirHandle)(nil)
+)
+
+func (d *dirHandle) load() syscall.Errno {
+	if d.loaded {
+		return 0
+	}
+	ents, err := d.n.r.o.ReadDir(d.n.n)
+	if err != nil {
+		return errno(err)
+	}
+	d.ents = make([]fuse.DirEntry, len(ents))
+	for i, e := range ents {
+		d.ents[i] = fuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: e.Mode, Off: uint64(i + 1)}
+	}
+	d.loaded = true
+	return 0
+}
+
+func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e := d.load(); e != 0 {
+		return nil, e
+	}
+	if d.pos >= len(d.ents) {
+		return nil, 0
+	}
+	e := d.ents[d.pos]
+	d.pos++
+	return &e, 0
+}
+
+// Seekdir goes to offset off: entry i has offset i+1.
+func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if off == 0 {
+		d.loaded = false // a rewind reads the directory again
+	}
+	if e := d.load(); e != 0 {
+		return e
+	}
+	d.pos = int(min(off, uint64(len(d.ents))))
+	return 0
+}
+
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	h, err := n.r.o.Open(n.n, int(flags))
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	return n.r.file(h), n.r.openFlags(h), 0
+	f, fl := n.file(h)
+	return f, fl, 0
 }
 
-func (r *root) openFlags(h *overlay.Handle) uint32 {
-	if _, ok := h.Fd(); ok && r.opts.Passthrough {
-		return 0
+// file wraps a new overlay handle. Passthrough is used only for a file
+// whose data is in the diff at open time and that has no cached open: a
+// file opened from the lower layer is served through this process, and
+// while such an open lasts, so are later opens of the same inode (even
+// after a copy-up; the open lower handle switches to the diff copy on its
+// next read). Page cache is kept across opens only for lower data, which
+// never changes.
+func (n *node) file(h *overlay.Handle) (gofs.FileHandle, uint32) {
+	_, hasFd := h.Fd()
+	n.omu.Lock()
+	defer n.omu.Unlock()
+	// No FLUSH on close: Flush has nothing to do (writes are not
+	// buffered here, and locks are left to the kernel).
+	fl := uint32(fuse.FOPEN_NOFLUSH)
+	if n.r.opts.Passthrough && hasFd && n.cached == 0 {
+		n.pt++
+		return &ptFile{file{h: h, n: n, pt: true}}, fl
 	}
-	// Lower data never changes and the diff has no other writer.
-	return fuse.FOPEN_KEEP_CACHE
-}
-
-func (r *root) file(h *overlay.Handle) gofs.FileHandle {
-	if r.opts.Passthrough {
-		if _, ok := h.Fd(); ok {
-			return &ptFile{file{h}}
-		}
+	n.cached++
+	if !hasFd {
+		fl |= fuse.FOPEN_KEEP_CACHE
 	}
-	return &file{h}
+	return &file{h: h, n: n}, fl
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
@@ -261,7 +357,8 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		h.Release()
 		return nil, nil, 0, e
 	}
-	return in, n.r.file(h), n.r.openFlags(h), 0
+	f, fl := in.Operations().(*node).file(h)
+	return in, f, fl, 0
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -376,14 +473,28 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 }
 
 func (n *node) Fsync(ctx context.Context, f gofs.FileHandle, flags uint32) syscall.Errno {
-	if fh, ok := f.(*file); ok {
-		return errno(fh.h.Fsync(flags&1 != 0))
+	if h := handleOf(f); h != nil {
+		return errno(h.Fsync(flags&1 != 0))
 	}
 	return 0
 }
 
+func handleOf(f gofs.FileHandle) *overlay.Handle {
+	switch f := f.(type) {
+	case *file:
+		return f.h
+	case *ptFile:
+		return f.h
+	}
+	return nil
+}
+
 // file is an open file.
-type file struct{ h *overlay.Handle }
+type file struct {
+	h  *overlay.Handle
+	n  *node
+	pt bool
+}
 
 // ptFile is an open diff file the kernel may serve by passthrough.
 type ptFile struct{ file }
@@ -415,8 +526,17 @@ func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, sysca
 	return uint32(k), errno(err)
 }
 
-func (f *file) Release(ctx context.Context) syscall.Errno { return errno(f.h.Release()) }
-func (f *file) Flush(ctx context.Context) syscall.Errno   { return 0 }
+func (f *file) Release(ctx context.Context) syscall.Errno {
+	f.n.omu.Lock()
+	if f.pt {
+		f.n.pt--
+	} else {
+		f.n.cached--
+	}
+	f.n.omu.Unlock()
+	return errno(f.h.Release())
+}
+func (f *file) Flush(ctx context.Context) syscall.Errno { return 0 }
 
 func (f *file) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
 	a, err := f.h.Getattr()

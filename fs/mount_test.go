@@ -1,11 +1,15 @@
 package fs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hanwen/go-fuse/v2/posixtest"
 	"github.com/vmroot/vmroot/internal/dirfs"
@@ -54,7 +58,7 @@ func mountFS(t testing.TB, diff string, lowers ...fsys.FS) *testMount {
 		t.Fatal(err)
 	}
 	mnt := t.TempDir()
-	srv, err := Mount(mnt, o, Options{EntryTimeout: time.Second, AttrTimeout: time.Second, AllowOther: true, DefaultPermissions: true})
+	srv, err := Mount(mnt, o, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,5 +118,172 @@ func TestPosixReadWrite(t *testing.T) {
 			m := mountDirs(t, t.TempDir(), lower)
 			fn(t, filepath.Join(m.dir, "base/dir"))
 		})
+	}
+}
+
+// testOptions are the options `vmroot mount` uses as root.
+var testOptions = Options{EntryTimeout: time.Second, AttrTimeout: time.Second, AllowOther: true, DefaultPermissions: true, Passthrough: true}
+
+// TestPassthroughMixedOpens: with passthrough on, a file opened from the
+// lower layer and then opened for writing (a copy-up) used to fail with
+// EIO: the kernel refuses a passthrough open of an inode that has a
+// cached open, and the reverse.
+func TestPassthroughMixedOpens(t *testing.T) {
+	lower := t.TempDir()
+	writeTree(t, lower, map[string]string{"f": "lower data", "g": "other"})
+	m := mountDirs(t, t.TempDir(), lower)
+	p := filepath.Join(m.dir, "f")
+	r, err := os.Open(p) // lower data: a cached open
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	buf := make([]byte, 64)
+	if k, _ := r.ReadAt(buf, 0); string(buf[:k]) != "lower data" {
+		t.Fatalf("read %q", buf[:k])
+	}
+	w, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatalf("open for write while open from the lower layer: %v", err)
+	}
+	if _, err := w.Write([]byte("+more")); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	r2, err := os.Open(p) // a third open while both are open
+	if err != nil {
+		t.Fatalf("third open: %v", err)
+	}
+	for _, f := range []*os.File{r, r2} {
+		if k, _ := f.ReadAt(buf, 0); string(buf[:k]) != "lower data+more" {
+			t.Errorf("%s reads %q", f.Name(), buf[:k])
+		}
+	}
+	w.Close()
+	r.Close()
+	r2.Close()
+	// Now the data is in the diff: opens are passthrough ones; mixing a
+	// reader and a writer on it, and mmap, must work too.
+	w, err = os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteAt([]byte("LOWER"), 0); err != nil {
+		t.Fatal(err)
+	}
+	r, err = os.Open(p)
+	if err != nil {
+		t.Fatalf("read-only open beside a passthrough writer: %v", err)
+	}
+	defer r.Close()
+	if k, _ := r.ReadAt(buf, 0); string(buf[:k]) != "LOWER data+more" {
+		t.Errorf("reads %q", buf[:k])
+	}
+	mm, err := unix.Mmap(int(r.Fd()), 0, 15, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("mmap: %v", err)
+	}
+	if string(mm) != "LOWER data+more" {
+		t.Errorf("mmap reads %q", mm)
+	}
+	unix.Munmap(mm)
+	// Writer first, then a reader, on a file still in the lower layer.
+	q := filepath.Join(m.dir, "g")
+	w2, err := os.OpenFile(q, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	w2.Write([]byte("!"))
+	if b, err := os.ReadFile(q); err != nil || string(b) != "other!" {
+		t.Errorf("g: %q %v", b, err)
+	}
+}
+
+// TestForgetDropsNodes: when the kernel forgets inodes (here: dropping
+// the dentry and inode caches), the engine lets their nodes go; looking
+// them up again gives the same inode numbers.
+func TestForgetDropsNodes(t *testing.T) {
+	lower := t.TempDir()
+	files := map[string]string{}
+	for d := 0; d < 20; d++ {
+		for f := 0; f < 100; f++ {
+			files[fmt.Sprintf("d%02d/f%03d", d, f)] = "x"
+		}
+	}
+	writeTree(t, lower, files)
+	m := mountDirs(t, t.TempDir(), lower)
+	inos := map[string]uint64{}
+	for p := range files {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(m.dir, p), &st); err != nil {
+			t.Fatal(err)
+		}
+		inos[p] = st.Ino
+	}
+	if n := m.o.LiveNodes(); n < len(files) {
+		t.Fatalf("only %d live nodes after looking up %d files", n, len(files))
+	}
+	ok := false
+	for i := 0; i < 100 && !ok; i++ {
+		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0); err != nil {
+			t.Skipf("cannot drop the kernel's inode cache: %v", err)
+		}
+		runtime.GC()
+		ok = m.o.LiveNodes() < len(files)/10
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !ok {
+		t.Fatalf("%d nodes still live after the kernel forgot them", m.o.LiveNodes())
+	}
+	for p, ino := range inos {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(m.dir, p), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Ino != ino {
+			t.Fatalf("%s: ino %d after forget, was %d", p, st.Ino, ino)
+		}
+	}
+}
+
+// TestCachedListings: directory listings are cached by the kernel across
+// opens; every change made through the mount must show in the next one.
+func TestCachedListings(t *testing.T) {
+	lower := t.TempDir()
+	writeTree(t, lower, map[string]string{"d/a": "a", "d/b": "b", "e/c": "c"})
+	m := mountDirs(t, t.TempDir(), lower)
+	d := filepath.Join(m.dir, "d")
+	list := func() string {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return fmt.Sprint(names)
+	}
+	steps := []struct {
+		do   func() error
+		want string
+	}{
+		{func() error { return nil }, "[a b]"},
+		{func() error { return os.WriteFile(d+"/new", nil, 0o644) }, "[a b new]"},
+		{func() error { return os.Remove(d + "/a") }, "[b new]"},
+		{func() error { return os.Rename(m.dir+"/e/c", d+"/c") }, "[b c new]"},
+		{func() error { return os.Rename(d+"/b", m.dir+"/e/b") }, "[c new]"},
+		{func() error { return os.Mkdir(d+"/sub", 0o755) }, "[c new sub]"},
+		{func() error { return os.Link(d+"/c", d+"/c2") }, "[c c2 new sub]"},
+	}
+	for i, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		list() // twice: the second listing comes from the kernel's cache
+		if got := list(); got != s.want {
+			t.Errorf("step %d: listing %s, want %s", i, got, s.want)
+		}
 	}
 }

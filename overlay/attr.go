@@ -319,8 +319,10 @@ func (o *FS) Statfs() (unix.Statfs_t, error) {
 
 func tspec(t time.Time) unix.Timespec { return unix.NsecToTimespec(t.UnixNano()) }
 
-// Access checks mask (R_OK|W_OK|X_OK bits) for cred the way the kernel's
-// generic_permission does for owner/group/other bits; NFS uses it.
+// Access checks mask (R_OK|W_OK|X_OK bits) for cred as the kernel's
+// generic_permission does: by the POSIX access ACL
+// (system.posix_acl_access) when the object has one, else by the
+// owner/group/other bits. NFS uses it.
 func (o *FS) Access(n *Node, cred *Cred, mask uint32) error {
 	a, err := o.Getattr(n)
 	if err != nil {
@@ -329,15 +331,71 @@ func (o *FS) Access(n *Node, cred *Cred, mask uint32) error {
 	if mask&unix.W_OK != 0 && o.ReadOnly() && (n.mode == fsys.S_IFREG || n.mode == fsys.S_IFDIR || n.mode == fsys.S_IFLNK) {
 		return syscall.EROFS
 	}
-	return permits(a, cred, mask)
+	var acl []byte
+	if cred != nil && cred.Uid != 0 && n.mode != fsys.S_IFLNK {
+		acl, _ = o.GetXattr(n, aclAccess)
+	}
+	return permits(a, acl, cred, mask)
 }
 
-func permits(a Attr, cred *Cred, mask uint32) error {
+// MayDelete checks that cred may remove or rename away name in dir:
+// write and search permission on dir and, in a sticky directory,
+// ownership of dir or of the entry (EPERM otherwise, as ext4 says).
+// Unlink, Rmdir and Rename do not check permissions themselves; a front
+// end that does not leave checks to the kernel calls this first.
+func (o *FS) MayDelete(dir *Node, name string, cred *Cred) error {
+	if err := o.Access(dir, cred, unix.W_OK|unix.X_OK); err != nil {
+		return err
+	}
+	if cred == nil || cred.Uid == 0 {
+		return nil
+	}
+	da, err := o.Getattr(dir)
+	if err != nil {
+		return err
+	}
+	if da.Mode&unix.S_ISVTX == 0 || da.Uid == cred.Uid {
+		return nil
+	}
+	c, err := o.Lookup(dir, name)
+	if err != nil {
+		return err
+	}
+	ca, err := o.Getattr(c)
+	if err != nil {
+		return err
+	}
+	if ca.Uid != cred.Uid {
+		return syscall.EPERM
+	}
+	return nil
+}
+
+const aclAccess = "system.posix_acl_access"
+
+// ACL entry tags (linux/posix_acl_xattr.h).
+const (
+	aclUserObj  = 0x01
+	aclUser     = 0x02
+	aclGroupObj = 0x04
+	aclGroup    = 0x08
+	aclMask     = 0x10
+	aclOther    = 0x20
+)
+
+func permits(a Attr, acl []byte, cred *Cred, mask uint32) error {
 	if cred == nil || cred.Uid == 0 {
 		if mask&unix.X_OK != 0 && a.Mode&fsys.S_IFMT != fsys.S_IFDIR && a.Mode&0o111 == 0 {
 			return syscall.EACCES
 		}
 		return nil
+	}
+	want := mask & 7
+	if len(acl) >= 4+8 && (len(acl)-4)%8 == 0 && le32(acl) == 2 {
+		if aclPermits(a, acl[4:], cred, want) {
+			return nil
+		}
+		return syscall.EACCES
 	}
 	var bits uint32
 	switch {
@@ -348,10 +406,57 @@ func permits(a Attr, cred *Cred, mask uint32) error {
 	default:
 		bits = a.Mode & 7
 	}
-	if mask&7&^bits != 0 {
+	if want&^bits != 0 {
 		return syscall.EACCES
 	}
 	return nil
+}
+
+// aclPermits is the kernel's posix_acl_permission over the xattr form
+// of an access ACL (entries of tag u16, perm u16, id u32, little-endian).
+func aclPermits(a Attr, ents []byte, cred *Cred, want uint32) bool {
+	maskPerm := uint32(7)
+	for e := ents; len(e) >= 8; e = e[8:] {
+		if le16(e) == aclMask {
+			maskPerm = uint32(le16(e[2:]))
+		}
+	}
+	groupFound := false
+	for e := ents; len(e) >= 8; e = e[8:] {
+		tag, perm, id := le16(e), uint32(le16(e[2:])), le32(e[4:])
+		switch tag {
+		case aclUserObj:
+			if cred.Uid == a.Uid {
+				return want&^perm == 0
+			}
+		case aclUser:
+			if cred.Uid == id {
+				return want&^(perm&maskPerm) == 0
+			}
+		case aclGroupObj, aclGroup:
+			g := a.Gid
+			if tag == aclGroup {
+				g = id
+			}
+			if cred.inGroup(g) {
+				groupFound = true
+				if want&^(perm&maskPerm) == 0 {
+					return true
+				}
+			}
+		case aclOther:
+			if groupFound {
+				return false
+			}
+			return want&^perm == 0
+		}
+	}
+	return false
+}
+
+func le16(b []byte) uint16 { return uint16(b[0]) | uint16(b[1])<<8 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }
 
 func (c *Cred) inGroup(g uint32) bool {

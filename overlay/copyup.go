@@ -25,12 +25,14 @@ func (o *FS) writable() error {
 // placeAt renames a staged object to dst, keeping the parent's times (a
 // copy-up is not a change the union's user made).
 func (o *FS) placeAt(stage, dst string, keepTimes bool) error {
+	step()
 	pd := path.Dir(dst)
 	var pst unix.Stat_t
 	saved := keepTimes && unix.Fstatat(o.ufd, pd, &pst, 0) == nil
 	if err := unix.Renameat(o.ufd, stage, o.ufd, dst); err != nil {
 		return err
 	}
+	step()
 	if saved {
 		unix.UtimesNanoAt(o.ufd, pd, []unix.Timespec{pst.Atim, pst.Mtim}, 0)
 	}
@@ -179,12 +181,12 @@ func (o *FS) copyUpMeta(n *Node) error {
 		if err != nil {
 			return err
 		}
+		// No fsync: the copy holds no data, and a journaling host
+		// filesystem commits its size and attributes before the rename
+		// that makes it visible.
 		if a.Size > 0 {
 			meta = true
 			err = unix.Ftruncate(fd, a.Size)
-		}
-		if err == nil {
-			err = unix.Fsync(fd)
 		}
 		unix.Close(fd)
 		if err != nil {
@@ -293,35 +295,18 @@ func (o *FS) fillData(n *Node, p string, l lref) error {
 			exts = e
 		}
 	}
-	buf := make([]byte, 1<<20)
-	for _, e := range exts {
-		end := e.Off + e.Len
-		if end > st.Size {
-			end = st.Size
-		}
-		for off := e.Off; off < end; {
-			m := int64(len(buf))
-			if end-off < m {
-				m = end - off
-			}
-			k, err := lfs.ReadAt(l.ino, buf[:m], off)
-			if k > 0 {
-				if _, werr := unix.Pwrite(fd, buf[:k], off); werr != nil {
-					return werr
-				}
-				off += int64(k)
-			}
-			if err == io.EOF || (err == nil && k == 0) {
-				break
-			}
-			if err != nil {
-				return lowerErr(err)
-			}
-		}
+	if err := copyExtents(lfs, l.ino, fd, exts, st.Size); err != nil {
+		// Still a meta copy that reads the lower data; give the space
+		// back (on ENOSPC especially).
+		unix.Ftruncate(fd, 0)
+		unix.Ftruncate(fd, st.Size)
+		return err
 	}
+	step()
 	if err := unix.Fsync(fd); err != nil {
 		return err
 	}
+	step()
 	unix.UtimesNanoAt(o.ufd, p, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
 	if err := unix.Lremovexattr(o.uabs(p), o.xMeta); err != nil && err != unix.ENODATA {
 		return err
@@ -390,6 +375,7 @@ func (o *FS) copyUpTree(d *Node) error {
 // mkWhiteoutFile makes p a whiteout-type entry (a hard link to the
 // branch's whiteout base, as aufs does, or an empty file).
 func (o *FS) mkWhiteoutFile(p string) error {
+	defer step()
 	err := unix.Linkat(o.ufd, whBase, o.ufd, p, 0)
 	if err == unix.EEXIST {
 		return nil
@@ -410,4 +396,128 @@ func (o *FS) whiteout(dir *Node, name string) error {
 
 func (o *FS) dropWhiteout(dirPath, name string) {
 	unix.Unlinkat(o.ufd, join(dirPath, whPrefix+name), 0)
+	step()
+}
+
+// testStep, when set (by tests only), is called between the steps of
+// every multi-step change to the diff, so a test can crash the process
+// at each one in turn.
+var testStep func()
+
+func step() {
+	if testStep != nil {
+		testStep()
+	}
+}
+
+// RangeCopier is implemented by layers whose files are host files: they
+// copy a range into a host descriptor inside the kernel
+// (copy_file_range, which may share blocks), so copy-up moves no data
+// through this process.
+type RangeCopier interface {
+	CopyRange(ino uint64, dst int, off, length int64) (int64, error)
+}
+
+const (
+	copyBuf   = 4 << 20  // read size for a data copy-up
+	flushStep = 64 << 20 // start writeback this often during a copy-up
+)
+
+// copyExtents copies the data extents of lower file ino into fd at the
+// same offsets. Reading the lower and writing the diff overlap: a reader
+// goroutine fills one buffer while the other is written, and writeback
+// starts as the copy goes so the final fsync has little left to do.
+func copyExtents(lfs fsys.FS, ino uint64, fd int, exts []fsys.Extent, size int64) error {
+	rc, _ := lfs.(RangeCopier)
+	type chunk struct {
+		buf []byte
+		off int64
+		err error
+	}
+	for _, e := range exts {
+		end := min(e.Off+e.Len, size)
+		off := e.Off
+		if rc != nil {
+			for off < end {
+				k, err := rc.CopyRange(ino, fd, off, end-off)
+				if err != nil || k == 0 {
+					break // the rest the slow way
+				}
+				off += k
+			}
+		}
+		if off >= end {
+			continue
+		}
+		full := make(chan chunk, 1)
+		free := make(chan []byte, 2)
+		free <- make([]byte, copyBuf)
+		free <- make([]byte, copyBuf)
+		stop := make(chan struct{})
+		go func(off int64) {
+			defer close(full)
+			for off < end {
+				var b []byte
+				select {
+				case b = <-free:
+				case <-stop:
+					return
+				}
+				m := min(int64(len(b)), end-off)
+				k, err := lfs.ReadAt(ino, b[:m], off)
+				if err == io.EOF {
+					err = nil
+					if k == 0 {
+						return
+					}
+				}
+				full <- chunk{b[:k], off, err}
+				if err != nil || k == 0 {
+					return
+				}
+				off += int64(k)
+			}
+		}(off)
+		var werr error
+		flushed := off
+		for c := range full {
+			if werr == nil && c.err != nil {
+				werr = lowerErr(c.err)
+			}
+			if werr == nil && len(c.buf) > 0 {
+				if _, err := pwriteAll(fd, c.buf, c.off); err != nil {
+					werr = err
+				} else if top := c.off + int64(len(c.buf)); top-flushed >= flushStep {
+					unix.SyncFileRange(fd, flushed, top-flushed, unix.SYNC_FILE_RANGE_WRITE)
+					flushed = top
+				}
+			}
+			if werr != nil {
+				close(stop)
+				for range full {
+				}
+				break
+			}
+			free <- c.buf[:cap(c.buf)]
+		}
+		if werr != nil {
+			return werr
+		}
+	}
+	return nil
+}
+
+func pwriteAll(fd int, b []byte, off int64) (int, error) {
+	total := 0
+	for total < len(b) {
+		k, err := unix.Pwrite(fd, b[total:], off+int64(total))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return total, err
+		}
+		total += k
+	}
+	return total, nil
 }

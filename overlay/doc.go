@@ -55,12 +55,35 @@
 //
 // # Crash safety
 //
-// Copy-ups are staged in .wh..wh.orph, fsynced and renamed into place, so
-// after a crash a file is wholly old or wholly new. A rename of a lower
-// name first puts the new name in place, then writes the whiteout: a crash
-// in between leaves both names visible, never neither. A metadata-only
-// copy-up that later gains its data is filled in place and its "meta"
-// attribute removed only after fsync.
+// Copy-ups are staged in .wh..wh.orph and renamed into place; a copy-up
+// that carries file data is fsynced before its rename, so after a crash a
+// file is wholly old or wholly new. Copies without data (metadata-only
+// copy-ups, new empty files) are not fsynced: a journaling host
+// filesystem (ext4, xfs) commits their size and attributes no later than
+// the rename that makes them visible. A metadata-only copy-up that later
+// gains its data is filled in place and its "meta" attribute removed only
+// after fsync. A rename of a lower name first whites out the old name (the
+// upper copy still at that name shadows its own whiteout), then renames:
+// the rename(2) is the one step at which the name changes, so a crash
+// shows the object under exactly one of its names. Replacing an upper
+// directory (which may hold whiteouts) is an exchange followed by removal
+// of the old target: a crash in between can leave the replaced, empty
+// directory under the source's old name.
+//
+// # Memory
+//
+// The engine holds its nodes weakly: a node that no front end, open
+// handle or child holds any more (for FUSE: once the kernel has sent
+// FORGET for it) is dropped at the next garbage collection. Everything in
+// a node is read back from the layers, so a later lookup, or Resolve of
+// its ID, rebuilds it with the same st_ino.
+//
+// # Permissions
+//
+// Namespace operations do not check permissions: the FUSE front end
+// leaves that to the kernel (default_permissions, with POSIX ACLs), and
+// other front ends call Access and MayDelete, which follow the kernel's
+// rules: access ACLs, and the sticky-directory rule for removal.
 //
 // # Concurrency
 //

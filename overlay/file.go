@@ -175,7 +175,10 @@ func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
 		if err == unix.EINTR {
 			continue
 		}
-		return k, err
+		if err != nil {
+			return 0, err
+		}
+		return k, nil
 	}
 }
 

@@ -10,45 +10,105 @@ import (
 )
 
 // prepNew checks that name can be created in dir and readies dir's upper.
-// Caller holds ns exclusively.
-func (o *FS) prepNew(dir *Node, name string) error {
+// It reports whether a whiteout of name is in the way. Caller holds ns
+// exclusively.
+func (o *FS) prepNew(dir *Node, name string) (bool, error) {
 	if err := checkName(name); err != nil {
-		return err
+		return false, err
 	}
 	if err := o.writable(); err != nil {
-		return err
+		return false, err
 	}
 	if dir.mode != fsys.S_IFDIR {
-		return syscall.ENOTDIR
+		return false, syscall.ENOTDIR
 	}
 	if dir.state().removed {
-		return syscall.ENOENT
+		return false, syscall.ENOENT
 	}
 	if strings.HasPrefix(name, whPrefix) {
-		return syscall.EPERM // reserved by the aufs format
+		return false, syscall.EPERM // reserved by the aufs format
 	}
-	if _, err := o.find(dir, name); err == nil {
-		return syscall.EEXIST
+	f, err := o.find(dir, name)
+	if err == nil {
+		return false, syscall.EEXIST
 	} else if err != syscall.ENOENT {
-		return err
+		return false, err
 	}
-	return o.ensureDir(dir)
+	return f.wh, o.ensureDir(dir)
 }
 
-// owner gives a new object's uid, gid and mode adjustments (setgid
-// directories pass their group on, and setgid on to subdirectories).
-func (o *FS) owner(dir *Node, cred *Cred, mode uint32) (int, int, uint32) {
+// newObj is what a new object should be: its owner and mode.
+type newObj struct {
+	uid, gid int
+	mode     uint32
+	inherit  bool // dir has a default ACL: the host's mode is the right one
+}
+
+// owner works out a new object's uid, gid and mode (setgid directories
+// pass their group on, and setgid on to subdirectories). dir has an upper
+// directory. Caller holds ns.
+func (o *FS) owner(dir *Node, cred *Cred, mode uint32) newObj {
 	if cred == nil {
 		cred = Root
 	}
 	gid := cred.Gid
-	if a, err := o.getattrLocked(dir); err == nil && a.Mode&unix.S_ISGID != 0 {
-		gid = a.Gid
+	if st, err := o.ustat(dir.upath()); err == nil && st.Mode&unix.S_ISGID != 0 {
+		gid = st.Gid
 		if mode&fsys.S_IFMT == fsys.S_IFDIR {
 			mode |= unix.S_ISGID
 		}
 	}
-	return int(cred.Uid), int(gid), mode
+	_, err := unix.Lgetxattr(o.uabs(dir.upath()), "system.posix_acl_default", nil)
+	return newObj{uid: int(cred.Uid), gid: int(gid), mode: mode, inherit: err == nil}
+}
+
+// fix gives a just-made object (whose attributes st the host reports)
+// the owner and mode it should have, with as few calls as the host's own
+// choices allow: none when they match. st is updated.
+func (o *FS) fix(fd int, p string, no newObj, st *unix.Stat_t) error {
+	stat := func() error {
+		if fd >= 0 {
+			return unix.Fstat(fd, st)
+		}
+		return unix.Fstatat(o.ufd, p, st, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if err := stat(); err != nil {
+		return err
+	}
+	changed := false
+	if int(st.Uid) != no.uid || int(st.Gid) != no.gid {
+		var err error
+		if fd >= 0 {
+			err = unix.Fchown(fd, no.uid, no.gid)
+		} else {
+			err = unix.Fchownat(o.ufd, p, no.uid, no.gid, unix.AT_SYMLINK_NOFOLLOW)
+		}
+		if err != nil {
+			return err
+		}
+		changed = true
+	}
+	want := no.mode & 0o7777
+	if no.inherit {
+		// The default ACL has shaped the permission bits, as on ext4.
+		want = want&0o7000 | st.Mode&0o777
+	}
+	if no.mode&fsys.S_IFMT != fsys.S_IFLNK && (changed && want&0o6000 != 0 || st.Mode&0o7777 != want) {
+		var err error
+		if fd >= 0 {
+			err = unix.Fchmod(fd, want)
+		} else {
+			err = unix.Fchmodat(o.ufd, p, want, 0)
+		}
+		if err != nil {
+			return err
+		}
+		changed = true
+	}
+	if changed {
+		return stat()
+	}
+	return nil
 }
 
 // hasBelow reports whether a lower layer holds name under dir (whether a
@@ -77,120 +137,134 @@ func (o *FS) created(dir *Node, name string) (*Node, error) {
 func (o *FS) Create(dir *Node, name string, flags int, mode uint32, cred *Cred) (*Node, *Handle, error) {
 	o.ns.Lock()
 	defer o.ns.Unlock()
-	if err := o.prepNew(dir, name); err != nil {
+	wh, err := o.prepNew(dir, name)
+	if err != nil {
 		return nil, nil, err
 	}
 	dp := dir.upath()
 	p := join(dp, name)
-	uid, gid, mode := o.owner(dir, cred, mode)
-	restore := o.keptTimes(dp)
-	_ = restore
+	no := o.owner(dir, cred, mode|fsys.S_IFREG)
 	acc := flags & unix.O_ACCMODE
-	fd, err := unix.Openat(o.ufd, p, unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW|acc|flags&unix.O_APPEND, 0)
+	fd, err := unix.Openat(o.ufd, p, unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW|acc|flags&unix.O_APPEND, no.mode&0o777)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := unix.Fchown(fd, uid, gid); err == nil {
-		err = unix.Fchmod(fd, mode&0o7777)
-	}
-	if err != nil {
+	var st unix.Stat_t
+	if err := o.fix(fd, "", no, &st); err != nil {
 		unix.Close(fd)
 		unix.Unlinkat(o.ufd, p, 0)
 		return nil, nil, err
 	}
-	o.dropWhiteout(dp, name)
-	n, err := o.created(dir, name)
-	if err != nil {
-		unix.Close(fd)
-		return nil, nil, err
+	if wh {
+		o.dropWhiteout(dp, name)
 	}
+	n := o.adopt(dir, name, st.Ino|upperTag, fsys.S_IFREG, false)
 	h := o.newHandle(n, flags)
 	h.setFd(fd)
 	return n, h, nil
 }
 
-// Mkdir makes a directory. It is built in the staging directory and
-// renamed into place, opaque when it hides something below.
+// Mkdir makes a directory. One that hides something below is built in
+// the staging directory, made opaque and renamed into place.
 func (o *FS) Mkdir(dir *Node, name string, mode uint32, cred *Cred) (*Node, error) {
 	o.ns.Lock()
 	defer o.ns.Unlock()
-	if err := o.prepNew(dir, name); err != nil {
+	wh, err := o.prepNew(dir, name)
+	if err != nil {
 		return nil, err
 	}
 	dp := dir.upath()
-	uid, gid, mode := o.owner(dir, cred, mode|fsys.S_IFDIR)
-	st := o.stageName()
-	if err := unix.Mkdirat(o.ufd, st, 0o700); err != nil {
+	p := join(dp, name)
+	no := o.owner(dir, cred, mode&0o7777|fsys.S_IFDIR)
+	opaque := o.hasBelow(dir, name)
+	if !opaque {
+		if err := unix.Mkdirat(o.ufd, p, no.mode&0o777); err != nil {
+			return nil, err
+		}
+		var st unix.Stat_t
+		if err := o.fix(-1, p, no, &st); err != nil {
+			unix.Unlinkat(o.ufd, p, unix.AT_REMOVEDIR)
+			return nil, err
+		}
+	} else {
+		st := o.stageName()
+		if err := unix.Mkdirat(o.ufd, st, 0o700); err != nil {
+			return nil, err
+		}
+		err := o.mkWhiteoutFile(st + "/" + opqName)
+		if err == nil {
+			var sst unix.Stat_t
+			err = o.fix(-1, st, no, &sst)
+		}
+		if err == nil {
+			err = unix.Renameat(o.ufd, st, o.ufd, p)
+		}
+		if err != nil {
+			removeAllAt(o.ufd, st, true)
+			return nil, err
+		}
+	}
+	if wh {
+		o.dropWhiteout(dp, name)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(o.ufd, p, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return nil, err
 	}
-	var err error
-	if o.hasBelow(dir, name) {
-		err = o.mkWhiteoutFile(st + "/" + opqName)
-	}
-	if err == nil {
-		err = unix.Fchownat(o.ufd, st, uid, gid, 0)
-	}
-	if err == nil {
-		err = unix.Fchmodat(o.ufd, st, mode&0o7777, 0)
-	}
-	if err == nil {
-		err = unix.Renameat(o.ufd, st, o.ufd, join(dp, name))
-	}
-	if err != nil {
-		removeAllAt(o.ufd, st, true)
-		return nil, err
-	}
-	o.dropWhiteout(dp, name)
-	return o.created(dir, name)
+	return o.adopt(dir, name, st.Ino|upperTag, fsys.S_IFDIR, opaque), nil
 }
 
 // Mknod makes a device node, FIFO, socket or (S_IFREG) empty file.
 func (o *FS) Mknod(dir *Node, name string, mode uint32, rdev uint64, cred *Cred) (*Node, error) {
 	o.ns.Lock()
 	defer o.ns.Unlock()
-	if err := o.prepNew(dir, name); err != nil {
+	wh, err := o.prepNew(dir, name)
+	if err != nil {
 		return nil, err
 	}
 	dp := dir.upath()
 	p := join(dp, name)
-	uid, gid, mode := o.owner(dir, cred, mode)
 	if mode&fsys.S_IFMT == 0 {
 		mode |= fsys.S_IFREG
 	}
-	if err := unix.Mknodat(o.ufd, p, mode&fsys.S_IFMT|0o600, int(rdev)); err != nil {
+	no := o.owner(dir, cred, mode)
+	if err := unix.Mknodat(o.ufd, p, no.mode&fsys.S_IFMT|no.mode&0o777, int(rdev)); err != nil {
 		return nil, err
 	}
-	err := unix.Fchownat(o.ufd, p, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
-	if err == nil {
-		err = unix.Fchmodat(o.ufd, p, mode&0o7777, 0)
-	}
-	if err != nil {
+	var st unix.Stat_t
+	if err := o.fix(-1, p, no, &st); err != nil {
 		unix.Unlinkat(o.ufd, p, 0)
 		return nil, err
 	}
-	o.dropWhiteout(dp, name)
-	return o.created(dir, name)
+	if wh {
+		o.dropWhiteout(dp, name)
+	}
+	return o.adopt(dir, name, st.Ino|upperTag, no.mode&fsys.S_IFMT, false), nil
 }
 
 // Symlink makes a symbolic link.
 func (o *FS) Symlink(dir *Node, name, target string, cred *Cred) (*Node, error) {
 	o.ns.Lock()
 	defer o.ns.Unlock()
-	if err := o.prepNew(dir, name); err != nil {
+	wh, err := o.prepNew(dir, name)
+	if err != nil {
 		return nil, err
 	}
 	dp := dir.upath()
 	p := join(dp, name)
-	uid, gid, _ := o.owner(dir, cred, fsys.S_IFLNK)
+	no := o.owner(dir, cred, fsys.S_IFLNK|0o777)
 	if err := unix.Symlinkat(target, o.ufd, p); err != nil {
 		return nil, err
 	}
-	if err := unix.Fchownat(o.ufd, p, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	var st unix.Stat_t
+	if err := o.fix(-1, p, no, &st); err != nil {
 		unix.Unlinkat(o.ufd, p, 0)
 		return nil, err
 	}
-	o.dropWhiteout(dp, name)
-	return o.created(dir, name)
+	if wh {
+		o.dropWhiteout(dp, name)
+	}
+	return o.adopt(dir, name, st.Ino|upperTag, fsys.S_IFLNK, false), nil
 }
 
 // Readlink returns a symbolic link's target.
@@ -223,7 +297,7 @@ func (o *FS) Link(n, newdir *Node, newname string) (*Node, error) {
 	if n.mode == fsys.S_IFDIR {
 		return nil, syscall.EPERM
 	}
-	if err := o.prepNew(newdir, newname); err != nil {
+	if _, err := o.prepNew(newdir, newname); err != nil {
 		return nil, err
 	}
 	if n.state().removed {
@@ -411,7 +485,7 @@ func (o *FS) removeDir(dir *Node, name string, n *Node) error {
 			if err := unix.Renameat(o.ufd, p, o.ufd, st); err != nil {
 				return err
 			}
-			removeAllAt(o.ufd, st, true)
+			o.discard(st)
 		}
 	}
 	n.update(func(s *state) { s.removed = true })
@@ -526,20 +600,29 @@ func (o *FS) Rename(odir *Node, oname string, ndir *Node, nname string, flags ui
 		if err := ready(dst); err != nil {
 			return err
 		}
-		if err := unix.Renameat2(o.ufd, op, o.ufd, np, unix.RENAME_EXCHANGE); err != nil {
-			return err
-		}
 		if srcBelow {
 			if err := o.whiteout(odir, oname); err != nil {
 				return err
 			}
 		}
+		if err := unix.Renameat2(o.ufd, op, o.ufd, np, unix.RENAME_EXCHANGE); err != nil {
+			return err
+		}
+		step()
 		st := o.stageName()
 		if err := unix.Renameat(o.ufd, op, o.ufd, st); err != nil {
 			return err
 		}
-		removeAllAt(o.ufd, st, true)
+		o.discard(st)
 	} else {
+		// The whiteout goes first: while the upper copy is still at the
+		// old name it shadows the whiteout, so the one rename below is
+		// the moment the object changes names.
+		if srcBelow {
+			if err := o.whiteout(odir, oname); err != nil {
+				return err
+			}
+		}
 		if flags&RenameNoReplace != 0 {
 			err = unix.Renameat2(o.ufd, op, o.ufd, np, unix.RENAME_NOREPLACE)
 		} else {
@@ -548,12 +631,8 @@ func (o *FS) Rename(odir *Node, oname string, ndir *Node, nname string, flags ui
 		if err != nil {
 			return err
 		}
+		step()
 		o.dropWhiteout(ndp, nname)
-		if srcBelow {
-			if err := o.whiteout(odir, oname); err != nil {
-				return err
-			}
-		}
 	}
 	if dst != nil {
 		if dst.mode == fsys.S_IFDIR {

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"weak"
 
 	"github.com/vmroot/vmroot/internal/fsys"
 	"golang.org/x/sys/unix"
@@ -62,10 +64,12 @@ type FS struct {
 	wseq  atomic.Uint64
 	root  *Node
 	tabMu sync.Mutex
-	nodes map[uint64]*Node
+	nodes map[uint64]weak.Pointer[Node] // nodes somebody still holds
 
 	plnkMu sync.Mutex
 	plnk   map[uint64]bool
+
+	bg sync.WaitGroup // background removals of staged directories
 }
 
 type lref struct {
@@ -108,7 +112,7 @@ type Node struct {
 }
 
 type kid struct {
-	n   *Node
+	n   weak.Pointer[Node]
 	gen uint64
 }
 
@@ -139,7 +143,7 @@ func New(cfg Config) (*FS, error) {
 	if len(cfg.Lowers) > layerMask {
 		return nil, errors.New("overlay: too many layers")
 	}
-	o := &FS{lowers: cfg.Lowers, diff: cfg.Diff, ufd: -1, nodes: map[uint64]*Node{}, plnk: map[uint64]bool{}}
+	o := &FS{lowers: cfg.Lowers, diff: cfg.Diff, ufd: -1, nodes: map[uint64]weak.Pointer[Node]{}, plnk: map[uint64]bool{}}
 	if cfg.Diff != "" {
 		if err := o.openDiff(cfg.Diff); err != nil {
 			return nil, err
@@ -167,7 +171,7 @@ func New(cfg Config) (*FS, error) {
 	}
 	root.st.Store(st)
 	o.root = root
-	o.nodes[root.ino] = root
+	o.nodes[root.ino] = weak.Make(root)
 	return o, nil
 }
 
@@ -197,31 +201,42 @@ func (o *FS) openDiff(dir string) error {
 			return fail("create %s: %v", d, err)
 		}
 	}
-	// Feature probes, each on a scratch file in the work dir.
+	// Feature probes, each on a scratch file in the work dir. A full diff
+	// still opens (so it can be read, and emptied): then the probes that
+	// need a new inode are skipped.
 	probe := workDir + "/probe"
 	unix.Unlinkat(fd, probe, 0)
 	pfd, err := unix.Openat(fd, probe, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
-	if err != nil {
+	full := err == unix.ENOSPC || err == unix.EDQUOT
+	if err != nil && !full {
 		return fail("create a file: %v", err)
 	}
-	unix.Close(pfd)
-	defer unix.Unlinkat(fd, probe, 0)
+	xprobe := dir + "/" + probe
+	if full {
+		xprobe = dir
+	} else {
+		unix.Close(pfd)
+		defer unix.Unlinkat(fd, probe, 0)
+	}
 	o.xattrNS = "trusted.vmroot."
-	if err := unix.Lsetxattr(dir+"/"+probe, "trusted.vmroot.probe", []byte("1"), 0); err != nil {
-		if err2 := unix.Lsetxattr(dir+"/"+probe, "user.vmroot.probe", []byte("1"), 0); err2 != nil {
-			return fail("filesystem lacks extended attributes (trusted.: %v, user.: %v)", err, err2)
+	if err := unix.Lsetxattr(xprobe, "trusted.vmroot.probe", []byte("1"), 0); err == nil {
+		unix.Lremovexattr(xprobe, "trusted.vmroot.probe")
+	} else if full && (err == unix.ENOSPC || err == unix.EDQUOT) {
+		if os.Geteuid() != 0 {
+			o.xattrNS = "user.vmroot."
 		}
+	} else if err2 := unix.Lsetxattr(xprobe, "user.vmroot.probe", []byte("1"), 0); err2 != nil {
+		return fail("filesystem lacks extended attributes (trusted.: %v, user.: %v)", err, err2)
+	} else {
+		unix.Lremovexattr(xprobe, "user.vmroot.probe")
 		o.xattrNS = "user.vmroot."
 	}
 	o.xOrigin, o.xMeta, o.xPend = o.xattrNS+"origin", o.xattrNS+"meta", o.xattrNS+"pending"
-	if err := unix.Linkat(fd, probe, fd, probe+".l", 0); err != nil {
-		return fail("filesystem lacks hard links: %v", err)
-	}
-	unix.Unlinkat(fd, probe+".l", 0)
-	if err := unix.Mknodat(fd, probe+".c", unix.S_IFCHR, 0); err != nil {
-		// not fatal: only mknod of devices needs it
-	} else {
-		unix.Unlinkat(fd, probe+".c", 0)
+	if !full {
+		if err := unix.Linkat(fd, probe, fd, probe+".l", 0); err != nil {
+			return fail("filesystem lacks hard links: %v", err)
+		}
+		unix.Unlinkat(fd, probe+".l", 0)
 	}
 	if _, _, err := unix.NameToHandleAt(fd, ".", 0); err != nil {
 		return fail("filesystem lacks file handles (name_to_handle_at: %v)", err)
@@ -252,6 +267,7 @@ func (o *FS) openDiff(dir string) error {
 
 // Close releases the diff directory; lower layers stay open.
 func (o *FS) Close() error {
+	o.bg.Wait()
 	if o.ufd >= 0 {
 		err := unix.Close(o.ufd)
 		o.ufd = -1
@@ -465,6 +481,7 @@ type found struct {
 	lowers []lref
 	opaque bool
 	lattr  fsys.Attr
+	wh     bool // ENOENT because of a whiteout in the diff
 }
 
 // find resolves name in dir across the layers. Caller holds ns.
@@ -487,6 +504,7 @@ func (o *FS) find(dir *Node, name string) (found, error) {
 			}
 		case unix.ENOENT:
 			if o.uexists(join(dp, whPrefix+name)) {
+				f.wh = true
 				return f, syscall.ENOENT
 			}
 		case unix.ENOTDIR:
@@ -568,8 +586,10 @@ func (o *FS) lookupLocked(dir *Node, name string) (*Node, error) {
 	g := o.cgen.Load()
 	dir.mu.Lock()
 	if k, ok := dir.kids[name]; ok && k.gen == g {
-		dir.mu.Unlock()
-		return k.n, nil
+		if n := k.n.Value(); n != nil {
+			dir.mu.Unlock()
+			return n, nil
+		}
 	}
 	dir.mu.Unlock()
 	f, err := o.find(dir, name)
@@ -577,13 +597,17 @@ func (o *FS) lookupLocked(dir *Node, name string) (*Node, error) {
 		return nil, err
 	}
 	n := o.nodeFor(dir, name, f)
+	o.remember(dir, name, n, g)
+	return n, nil
+}
+
+func (o *FS) remember(dir *Node, name string, n *Node, g uint64) {
 	dir.mu.Lock()
 	if dir.kids == nil {
 		dir.kids = map[string]kid{}
 	}
-	dir.kids[name] = kid{n, g}
+	dir.kids[name] = kid{weak.Make(n), g}
 	dir.mu.Unlock()
-	return n, nil
 }
 
 func (o *FS) forget(dir *Node, name string) {
@@ -633,11 +657,11 @@ func (o *FS) nodeFor(dir *Node, name string, f found) *Node {
 		}
 	}
 	o.tabMu.Lock()
-	n := o.nodes[ino]
+	n := o.nodes[ino].Value()
 	if n == nil || n.mode != f.mode {
 		n = &Node{o: o, ino: ino, mode: f.mode}
 		n.st.Store(&s)
-		o.nodes[ino] = n
+		o.track(n)
 		o.tabMu.Unlock()
 		return n
 	}
@@ -669,4 +693,92 @@ func dropAlias(as []alias, a alias) []alias {
 		}
 	}
 	return out
+}
+
+// track enters a new node in the node table. Nodes are held weakly: one
+// that neither a front end, an open handle nor a child's parent link
+// holds is dropped by the garbage collector, and its entry with it. All
+// of a node's state can be read back from the layers, so a later lookup
+// rebuilds it with the same ino and ID. Caller holds tabMu.
+func (o *FS) track(n *Node) {
+	o.nodes[n.ino] = weak.Make(n)
+	var parent *Node
+	var name string
+	if s := n.state(); s != nil {
+		parent, name = s.parent, s.name
+	}
+	runtime.AddCleanup(n, o.dropped, dropKey{n.ino, parent, name})
+}
+
+type dropKey struct {
+	ino    uint64
+	parent *Node
+	name   string
+}
+
+func (o *FS) dropped(k dropKey) {
+	o.tabMu.Lock()
+	if w, ok := o.nodes[k.ino]; ok && w.Value() == nil {
+		delete(o.nodes, k.ino)
+	}
+	o.tabMu.Unlock()
+	if k.parent != nil {
+		k.parent.mu.Lock()
+		if c, ok := k.parent.kids[k.name]; ok && c.n.Value() == nil {
+			delete(k.parent.kids, k.name)
+		}
+		k.parent.mu.Unlock()
+	}
+}
+
+// LiveNodes is the number of nodes the engine holds now (objects looked
+// up and still referenced), for memory monitoring.
+func (o *FS) LiveNodes() int {
+	o.tabMu.Lock()
+	defer o.tabMu.Unlock()
+	return len(o.nodes)
+}
+
+// adopt makes the node of an object just created in the diff under
+// (dir, name), without looking it up again. Caller holds ns exclusively.
+func (o *FS) adopt(dir *Node, name string, ino uint64, mode uint32, opaque bool) *Node {
+	s := &state{parent: dir, name: name, upper: true, opaque: opaque}
+	o.tabMu.Lock()
+	n := o.nodes[ino].Value()
+	if n != nil && n.mode == mode {
+		// The host reused the inode number of a deleted object whose
+		// node is still held: that node now stands for the new object,
+		// as a lookup would make it.
+		o.tabMu.Unlock()
+		n.mu.Lock()
+		n.st.Store(s)
+		if mode == fsys.S_IFDIR {
+			n.kids = map[string]kid{}
+		}
+		n.mu.Unlock()
+		n.gen.Add(1)
+		n.dirN.Store(0)
+	} else {
+		n = &Node{o: o, ino: ino, mode: mode}
+		if mode == fsys.S_IFDIR {
+			n.kids = map[string]kid{}
+		}
+		n.st.Store(s)
+		o.track(n)
+		o.tabMu.Unlock()
+	}
+	dir.dirN.Store(0)
+	o.remember(dir, name, n, o.cgen.Load())
+	return n
+}
+
+// discard removes a directory already moved into the staging area, in the
+// background: it is out of the union's sight, and whatever a crash leaves
+// of it is removed at the next mount.
+func (o *FS) discard(staged string) {
+	o.bg.Add(1)
+	go func() {
+		defer o.bg.Done()
+		removeAllAt(o.ufd, staged, true)
+	}()
 }

@@ -504,3 +504,18 @@ var (
 	_ fsys.FS           = (*FS)(nil)
 	_ fsys.ExtentMapper = (*FS)(nil)
 )
+
+// CopyRange copies up to length bytes of file ino at off into host
+// descriptor dst at the same offset inside the kernel (copy_file_range:
+// block sharing where the host filesystem can). It returns the bytes
+// copied, 0 at end of file.
+func (f *FS) CopyRange(ino uint64, dst int, off, length int64) (int64, error) {
+	of, err := f.file(ino)
+	if err != nil {
+		return 0, err
+	}
+	defer f.put(of)
+	roff, woff := off, off
+	k, err := unix.CopyFileRange(int(of.f.Fd()), &roff, dst, &woff, int(min(length, 1<<30)), 0)
+	return int64(k), err
+}

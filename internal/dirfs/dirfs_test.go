@@ -1,6 +1,7 @@
 package dirfs
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"path/filepath"
@@ -81,5 +82,52 @@ func TestReadOnlyView(t *testing.T) {
 	unix.Stat(filepath.Join(d, "a/b/f"), &after)
 	if after.Mtim != before.Mtim || after.Ctim != before.Ctim {
 		t.Fatal("the layer was modified")
+	}
+}
+
+func TestCopyRange(t *testing.T) {
+	src := t.TempDir()
+	data := make([]byte, 3<<20+5)
+	for i := range data {
+		data[i] = byte(i % 251)
+	}
+	if err := os.WriteFile(filepath.Join(src, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ino, err := f.Lookup(f.Root(), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := os.Create(filepath.Join(t.TempDir(), "copy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	off := int64(1 << 20)
+	for off < int64(len(data)) {
+		k, err := f.CopyRange(ino, int(dst.Fd()), off, int64(len(data))-off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == 0 {
+			t.Fatal("CopyRange made no progress before end of file")
+		}
+		off += k
+	}
+	got, _ := os.ReadFile(dst.Name())
+	if len(got) != len(data) || !bytes.Equal(got[1<<20:], data[1<<20:]) || bytes.Count(got[:1<<20], []byte{0}) != 1<<20 {
+		t.Fatal("copied range differs")
+	}
+	if k, err := f.CopyRange(ino, int(dst.Fd()), int64(len(data)), 10); k != 0 || err != nil {
+		t.Fatalf("at end of file: %d, %v", k, err)
+	}
+	after, _ := os.ReadFile(filepath.Join(src, "f"))
+	if !bytes.Equal(after, data) {
+		t.Fatal("source changed")
 	}
 }
