@@ -9,4 +9,7 @@
 //   - mount: MOUNT v3 (RFC 1813 appendix I) wire types and dispatcher.
 //   - nfs3: NFSv3 (RFC 1813) wire types, codecs and dispatcher.
 //   - client: an in-process NFSv3/MOUNT/portmap client for tests.
+//
+// The server package puts them together: an NFSv3 server over the overlay
+// engine with one copy-on-write view per client host (vmroot serve).
 package nfsexport

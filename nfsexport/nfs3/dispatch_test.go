@@ -387,8 +387,10 @@ func TestLargeReadWrite(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r, err := n.Read(ctxT(t), fh, 0, MaxData)
-			if err != nil || !bytes.Equal(r.Data, payload) || !r.EOF {
-				t.Errorf("1 MiB READ: err %v, %d bytes", err, len(r.Data))
+			if err != nil {
+				t.Errorf("1 MiB READ: %v", err)
+			} else if !bytes.Equal(r.Data, payload) || !r.EOF {
+				t.Errorf("1 MiB READ: %d bytes, eof %v", len(r.Data), r.EOF)
 			}
 		}()
 	}

@@ -2,6 +2,7 @@ package nfs3
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/vmroot/vmroot/nfsexport/rpc"
 	"github.com/vmroot/vmroot/nfsexport/xdr"
@@ -104,12 +105,29 @@ type resPtr[R any] interface {
 
 type namedArgs interface{ nameTooLong() bool }
 
+// checkedArgs are arguments with a consistency rule beyond decoding; a
+// violation is answered GARBAGE_ARGS, as knfsd does.
+type checkedArgs interface{ check() error }
+
+// check rejects a WRITE whose count disagrees with its data length.
+func (a *WriteArgs) check() error {
+	if int(a.Count) != len(a.Data) {
+		return fmt.Errorf("nfs3: WRITE count %d but %d bytes of data", a.Count, len(a.Data))
+	}
+	return nil
+}
+
 func proc[A, R any, PA argsPtr[A], PR resPtr[R]](num int, f func(context.Context, *rpc.Call, *A) R) rpc.Proc {
 	return rpc.Proc{Name: ProcNames[num], Fn: func(ctx context.Context, c *rpc.Call, d *xdr.Decoder, e *xdr.Encoder) error {
 		var a A
 		PA(&a).DecodeXDR(d)
 		if err := d.Err(); err != nil {
 			return rpc.Garbage(err)
+		}
+		if v, ok := any(&a).(checkedArgs); ok {
+			if err := v.check(); err != nil {
+				return rpc.Garbage(err)
+			}
 		}
 		var r R
 		if n, ok := any(&a).(namedArgs); ok && n.nameTooLong() {

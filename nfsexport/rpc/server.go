@@ -15,6 +15,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vmroot/vmroot/nfsexport/xdr"
@@ -253,11 +254,11 @@ func (s *Server) handle(ctx context.Context, r *request, marked bool) bool {
 	c.XID = d.Uint32()
 	mtype := d.Uint32()
 	if d.Err() != nil {
-		s.logger().Warn("rpc: dropping short message", "peer", c.Peer, "len", len(*r.rec))
+		s.logger().Warn("rpc: dropping short message", "host", c.Peer.Addr().String(), "peer", c.Peer, "len", len(*r.rec))
 		return false
 	}
 	if mtype != msgCall {
-		s.logger().Warn("rpc: dropping non-call message", "peer", c.Peer, "xid", c.XID, "type", mtype)
+		s.logger().Warn("rpc: dropping non-call message", "host", c.Peer.Addr().String(), "peer", c.Peer, "xid", c.XID, "type", mtype)
 		return false
 	}
 	e.Uint32(c.XID)
@@ -265,7 +266,7 @@ func (s *Server) handle(ctx context.Context, r *request, marked bool) bool {
 	base := e.Mark()
 
 	if v := d.Uint32(); v != Version {
-		s.logger().Warn("rpc: RPC version mismatch", "peer", c.Peer, "xid", c.XID, "rpcvers", v)
+		s.logger().Warn("rpc: RPC version mismatch", "host", c.Peer.Addr().String(), "peer", c.Peer, "xid", c.XID, "rpcvers", v)
 		encodeDenied(e, &RejectError{Stat: RPCMismatch, Low: Version, High: Version})
 		return true
 	}
@@ -273,13 +274,13 @@ func (s *Server) handle(ctx context.Context, r *request, marked bool) bool {
 	var cred OpaqueAuth
 	cred.DecodeXDR(&d)
 	if d.Err() != nil {
-		s.logger().Warn("rpc: bad credential", "peer", c.Peer, "xid", c.XID, "err", d.Err())
+		s.logger().Warn("rpc: bad credential", "host", c.Peer.Addr().String(), "peer", c.Peer, "xid", c.XID, "err", d.Err())
 		encodeDenied(e, &RejectError{Stat: AuthError, Auth: AuthBadCred})
 		return true
 	}
 	c.Verf.DecodeXDR(&d)
 	if d.Err() != nil {
-		s.logger().Warn("rpc: bad verifier", "peer", c.Peer, "xid", c.XID, "err", d.Err())
+		s.logger().Warn("rpc: bad verifier", "host", c.Peer.Addr().String(), "peer", c.Peer, "xid", c.XID, "err", d.Err())
 		encodeDenied(e, &RejectError{Stat: AuthError, Auth: AuthBadVerf})
 		return true
 	}
@@ -287,14 +288,14 @@ func (s *Server) handle(ctx context.Context, r *request, marked bool) bool {
 	switch cred.Flavor {
 	case AuthSys:
 		if err := decodeAuthSys(cred.Body, &c.Cred); err != nil {
-			s.logger().Warn("rpc: bad AUTH_SYS credential", "peer", c.Peer, "xid", c.XID, "err", err)
+			s.logger().Warn("rpc: bad AUTH_SYS credential", "host", c.Peer.Addr().String(), "peer", c.Peer, "xid", c.XID, "err", err)
 			encodeDenied(e, &RejectError{Stat: AuthError, Auth: AuthBadCred})
 			return true
 		}
 	case AuthNone:
 		c.Cred.UID, c.Cred.GID = Nobody, Nobody
 	default:
-		s.logger().Warn("rpc: unsupported auth flavor", "peer", c.Peer, "xid", c.XID, "flavor", cred.Flavor)
+		s.logger().Warn("rpc: unsupported auth flavor", "host", c.Peer.Addr().String(), "peer", c.Peer, "xid", c.XID, "flavor", cred.Flavor)
 		encodeDenied(e, &RejectError{Stat: AuthError, Auth: AuthBadCred})
 		return true
 	}
@@ -334,16 +335,16 @@ func (s *Server) handle(ctx context.Context, r *request, marked bool) bool {
 	switch {
 	case errors.As(err, &ae):
 		if ae.Stat != ProgUnavail && ae.Stat != ProgMismatch && ae.Stat != ProcUnavail || ae.Err != nil {
-			s.logger().Warn("rpc: call failed", "peer", c.Peer, "xid", c.XID, "prog", c.Prog, "vers", c.Vers, "proc", c.Proc, "name", name, "err", err)
+			s.logger().Warn("rpc: call failed", "host", c.Peer.Addr().String(), "peer", c.Peer, "xid", c.XID, "prog", c.Prog, "vers", c.Vers, "proc", c.Proc, "name", name, "err", err)
 		} else {
-			s.logger().Debug("rpc: call refused", "peer", c.Peer, "xid", c.XID, "prog", c.Prog, "vers", c.Vers, "proc", c.Proc, "err", err)
+			s.logger().Debug("rpc: call refused", "host", c.Peer.Addr().String(), "peer", c.Peer, "xid", c.XID, "prog", c.Prog, "vers", c.Vers, "proc", c.Proc, "err", err)
 		}
 		encodeAccepted(e, ae)
 	case errors.As(err, &re):
-		s.logger().Warn("rpc: call denied", "peer", c.Peer, "xid", c.XID, "prog", c.Prog, "proc", c.Proc, "name", name, "err", err)
+		s.logger().Warn("rpc: call denied", "host", c.Peer.Addr().String(), "peer", c.Peer, "xid", c.XID, "prog", c.Prog, "proc", c.Proc, "name", name, "err", err)
 		encodeDenied(e, re)
 	default:
-		s.logger().Error("rpc: handler error", "peer", c.Peer, "xid", c.XID, "prog", c.Prog, "proc", c.Proc, "name", name, "err", err)
+		s.logger().Error("rpc: handler error", "host", c.Peer.Addr().String(), "peer", c.Peer, "xid", c.XID, "prog", c.Prog, "proc", c.Proc, "name", name, "err", err)
 		encodeAccepted(e, ErrSystem)
 	}
 	return true
@@ -352,7 +353,7 @@ func (s *Server) handle(ctx context.Context, r *request, marked bool) bool {
 func (s *Server) invoke(ctx context.Context, fn ProcFunc, c *Call, d *xdr.Decoder, e *xdr.Encoder) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.logger().Error("rpc: handler panic", "peer", c.Peer, "xid", c.XID, "prog", c.Prog, "proc", c.Proc, "panic", v, "stack", string(debug.Stack()))
+			s.logger().Error("rpc: handler panic", "host", c.Peer.Addr().String(), "peer", c.Peer, "xid", c.XID, "prog", c.Prog, "proc", c.Proc, "panic", v, "stack", string(debug.Stack()))
 			err = ErrSystem
 		}
 	}()
@@ -545,7 +546,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		return nil
 	}
 	if len(s.conns) >= orDefault(s.MaxConns, DefaultMaxConns) {
-		s.logger().Warn("rpc: too many connections; closing", "peer", peer)
+		s.logger().Warn("rpc: too many connections; closing", "host", hostOf(peer), "peer", peer)
 		nc.Close()
 		return nil
 	}
@@ -585,7 +586,11 @@ func (c *conn) serve() {
 	go c.writer(writerDone)
 	err := c.readLoop()
 	if err != nil {
-		s.logger().Warn("rpc: closing connection", "peer", c.peer, "err", err)
+		lvl := slog.LevelWarn
+		if errors.Is(err, syscall.ECONNRESET) {
+			lvl = slog.LevelDebug // clients commonly reset instead of closing
+		}
+		s.logger().Log(context.Background(), lvl, "rpc: closing connection", "host", hostOf(c.peer), "peer", c.peer, "err", err)
 	}
 	c.inflight.Wait()
 	close(c.out)
@@ -719,7 +724,7 @@ func (c *conn) writer(done chan struct{}) {
 			if _, err := nb.WriteTo(c.nc); err != nil {
 				broken = true
 				if !errors.Is(err, net.ErrClosed) {
-					s.logger().Warn("rpc: write failed; closing connection", "peer", c.peer, "err", err)
+					s.logger().Warn("rpc: write failed; closing connection", "host", hostOf(c.peer), "peer", c.peer, "err", err)
 				}
 				c.cancel()
 				c.nc.Close()
@@ -767,7 +772,7 @@ func (s *Server) ServePacket(ctx context.Context, pc net.PacketConn) error {
 		r.call.Peer, r.call.Local = addrPort(from), local
 		if s.handle(s.hardCtx, r, false) {
 			if r.enc.Len() > maxUDPReply {
-				s.logger().Warn("rpc: UDP reply too large", "peer", r.call.Peer, "xid", r.call.XID, "len", r.enc.Len())
+				s.logger().Warn("rpc: UDP reply too large", "host", r.call.Peer.Addr().String(), "peer", r.call.Peer, "xid", r.call.XID, "len", r.enc.Len())
 				r.enc.Truncate(8)
 				encodeAccepted(&r.enc, ErrSystem)
 			}
@@ -780,9 +785,20 @@ func (s *Server) ServePacket(ctx context.Context, pc net.PacketConn) error {
 				out = r.enc.Bytes()
 			}
 			if _, err := pc.WriteTo(out, from); err != nil {
-				s.logger().Warn("rpc: UDP write failed", "peer", r.call.Peer, "err", err)
+				s.logger().Warn("rpc: UDP write failed", "host", r.call.Peer.Addr().String(), "peer", r.call.Peer, "err", err)
 			}
 		}
 		r.release()
 	}
+}
+
+// hostOf is the address part of a peer, logged as "host" on every line.
+func hostOf(a any) string {
+	switch v := a.(type) {
+	case netip.AddrPort:
+		return v.Addr().String()
+	case net.Addr:
+		return addrPort(v).Addr().String()
+	}
+	return fmt.Sprint(a)
 }

@@ -1,0 +1,74 @@
+package server
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+
+	"github.com/vmroot/vmroot/nfsexport/nfs3"
+	"github.com/vmroot/vmroot/overlay"
+)
+
+// Handle layout: version, 7-byte tag, overlay ID (at most 56 bytes).
+const (
+	fhVersion = 1
+	tagLen    = 7
+	fhHeader  = 1 + tagLen
+)
+
+// hostKey derives the per-host handle key from the server secret: an
+// AES-128 key, so that tagging a handle costs a few block encryptions
+// (READDIRPLUS makes one handle per entry).
+func hostKey(secret []byte, host string) cipher.Block {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("vmroot fh host\x00"))
+	m.Write([]byte(host))
+	b, err := aes.NewCipher(m.Sum(nil)[:16])
+	if err != nil {
+		panic(err) // a 16-byte key is always valid
+	}
+	return b
+}
+
+// tag is a CBC-MAC of the ID under the host's key. The first block holds
+// the ID's length, which makes the encoding prefix-free and CBC-MAC secure
+// for IDs of different lengths.
+func tag(key cipher.Block, id []byte, out []byte) {
+	var st [aes.BlockSize]byte
+	st[0] = byte(len(id))
+	key.Encrypt(st[:], st[:])
+	for len(id) > 0 {
+		var blk [aes.BlockSize]byte
+		n := copy(blk[:], id)
+		id = id[n:]
+		subtle.XORBytes(st[:], st[:], blk[:])
+		key.Encrypt(st[:], st[:])
+	}
+	copy(out, st[:tagLen])
+}
+
+// makeFH wraps an overlay ID into a handle for this host.
+func (st *hostState) makeFH(id []byte) nfs3.FH {
+	fh := make([]byte, fhHeader+len(id))
+	fh[0] = fhVersion
+	tag(st.mac, id, fh[1:fhHeader])
+	copy(fh[fhHeader:], id)
+	return fh
+}
+
+// parseFH checks a handle's tag and returns the overlay ID inside.
+func (st *hostState) parseFH(fh nfs3.FH) ([]byte, nfs3.Stat) {
+	if len(fh) <= fhHeader || len(fh) > fhHeader+overlay.MaxIDLen || fh[0] != fhVersion {
+		return nil, nfs3.ErrBadHandle
+	}
+	id := fh[fhHeader:]
+	var want [tagLen]byte
+	tag(st.mac, id, want[:])
+	if !hmac.Equal(want[:], fh[1:fhHeader]) {
+		// Another host's handle, or one made with another key.
+		return nil, nfs3.ErrStale
+	}
+	return id, nfs3.OK
+}
