@@ -3,8 +3,8 @@
 # xorriso extraction + sgdisk + mkfs.vfat + mtools + qemu-img.
 #
 # Builds a ~400 MB ESXi-like ISO from generated files, then times both
-# pipelines producing a raw disk and a VMDK of the same size, and prints a
-# markdown table (median of RUNS runs).
+# pipelines producing a raw disk, a VMDK and a qcow2 image of the same size,
+# and prints a markdown table (median of RUNS runs).
 #
 #   bench/installer.sh [WORKDIR]      (RUNS=3 by default)
 set -euo pipefail
@@ -78,7 +78,7 @@ vmroot_run raw "$WORK/size.raw"
 SIZE=$(stat -c %s "$WORK/size.raw"); rm -f "$WORK/size.raw"
 
 declare -A T
-for fmt in raw vmdk; do
+for fmt in raw vmdk qcow2; do
 	for who in vmroot manual; do
 		for r in $(seq "$RUNS"); do
 			out="$WORK/out-$who.$fmt"; rm -f "$out"
@@ -99,6 +99,6 @@ echo "Installer disk from a ${ISO_MB} MB ISO, $((SIZE / 1024 / 1024)) MiB disk, 
 echo
 echo "| output | vmroot installer (s) | xorriso + sgdisk + mkfs.vfat + mtools (+ qemu-img) (s) | ratio |"
 echo "|---|---|---|---|"
-for fmt in raw vmdk; do
+for fmt in raw vmdk qcow2; do
 	printf '| %s | %.2f | %.2f | %.1fx |\n' $fmt "${T[vmroot-$fmt]}" "${T[manual-$fmt]}" "$(echo "${T[manual-$fmt]} / ${T[vmroot-$fmt]}" | bc -l)"
 done

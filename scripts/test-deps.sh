@@ -6,7 +6,7 @@ pkgs=(
   e2fsprogs fdisk gdisk qemu-utils xorriso python3-vmdkstream mtools dosfstools
   attr acl fuse3 fuse-overlayfs libnfs-utils rpcbind nfs-ganesha nfs-ganesha-vfs
   qemu-system-x86 seabios ipxe-qemu busybox-static pxelinux syslinux-common
-  binutils time iproute2 tftp-hpa bc
+  binutils time iproute2 tftp-hpa bc isolinux
 )
 missing=()
 for p in "${pkgs[@]}"; do

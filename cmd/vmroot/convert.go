@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/vmroot/vmroot/internal/image"
+	"github.com/vmroot/vmroot/internal/qcow2"
 	"github.com/vmroot/vmroot/vmdk"
 )
 
@@ -78,7 +79,11 @@ func init() {
 					err = os.Chmod(out, 0o644) // extractTo leaves CreateTemp's 0600
 				}
 			case "qcow2":
-				err = writeQCOW2(out, src, im.Size(), bar)
+				qopts := qcow2.Options{Workers: extractWorkers}
+				if bar != nil {
+					qopts.Progress = func(done int64) { bar.Set64(done) }
+				}
+				err = qcow2.Write(out, src, im.Size(), qopts)
 			case "vmdk":
 				if bar != nil {
 					opts.Progress = func(done int64) { bar.Set64(done) }
@@ -86,8 +91,8 @@ func init() {
 				err = vmdk.Write(out, src, im.Size(), opts)
 			}
 			if err != nil {
-				// vmdk.Write names the file; the others name nothing yet.
-				if kind == "vmdk" {
+				// vmdk.Write and qcow2.Write name the file; extractTo does not.
+				if kind != "raw" {
 					return fmt.Errorf("%s: %w", in, err)
 				}
 				return fmt.Errorf("%s -> %s: %w", in, out, err)

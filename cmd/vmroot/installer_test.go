@@ -239,21 +239,32 @@ func TestInstaller(t *testing.T) {
 			}
 		})
 	}
-	for _, format := range []string{"vmdk", "qcow2"} {
-		t.Run(format, func(t *testing.T) {
+	// Past 4 GiB too: the converters have no size cap of their own.
+	for _, c := range []struct {
+		format string
+		mib    int64
+	}{{"vmdk", 100}, {"qcow2", 100}, {"vmdk:streamOptimized", 4200}, {"qcow2", 4200}} {
+		t.Run(fmt.Sprintf("%s-%dMiB", c.format, c.mib), func(t *testing.T) {
 			testimg.Need(t, "qemu-img")
-			out := filepath.Join(dir, "disk."+format)
-			ok(t, "installer", iso, "-o", out, "--format", format, "--size", "100",
+			kind, sub, _ := strings.Cut(c.format, ":")
+			out := filepath.Join(dir, "disk."+kind)
+			ok(t, "installer", iso, "-o", out, "--format", c.format, "--size", fmt.Sprint(c.mib),
 				"--meta-data", filepath.Join(instConfigDrive, "openstack/latest/meta_data.json"),
 				"--network-data", filepath.Join(instConfigDrive, "openstack/latest/network_data.json"), "--snippets", snip)
 			info := testimg.Run(t, "qemu-img", "info", out)
-			if !strings.Contains(info, "file format: "+format) || !strings.Contains(info, "virtual size: 100 MiB") {
+			if !strings.Contains(info, "file format: "+kind) || !strings.Contains(info, fmt.Sprintf("(%d bytes)", c.mib<<20)) ||
+				sub != "" && !strings.Contains(info, "create type: "+sub) {
 				t.Fatalf("qemu-img info:\n%s", info)
+			}
+			if fi, err := os.Stat(out); err != nil {
+				t.Fatal(err)
+			} else if fi.Size() > 16<<20 {
+				t.Errorf("%s holds about 4 MiB of data, stored in %d bytes", out, fi.Size())
 			}
 			testimg.Run(t, "qemu-img", "check", out)
 			raw := filepath.Join(t.TempDir(), "disk.raw")
-			testimg.Run(t, "qemu-img", "convert", "-f", format, "-O", "raw", out, raw)
-			instCheckDisk(t, raw, tree, 100<<20)
+			testimg.Run(t, "qemu-img", "convert", "-f", kind, "-O", "raw", out, raw)
+			instCheckDisk(t, raw, tree, c.mib<<20)
 		})
 	}
 	t.Run("plain ISO9660 names", func(t *testing.T) {

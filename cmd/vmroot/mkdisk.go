@@ -33,6 +33,6 @@ func init() {
 		},
 	}
 	c.Flags().StringVarP(&out, "output", "o", "", "the disk to write")
-	c.Flags().StringVar(&format, "format", "raw", "output format: raw, vmdk or qcow2")
+	c.Flags().StringVar(&format, "format", "raw", "output format: raw, vmdk[:monolithicSparse|streamOptimized] or qcow2")
 	rootCmd.AddCommand(c)
 }

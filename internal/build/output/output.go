@@ -6,37 +6,54 @@
 package output
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/vmroot/vmroot/internal/imgfmt"
+	"github.com/vmroot/vmroot/internal/qcow2"
+	"github.com/vmroot/vmroot/vmdk"
+	"golang.org/x/sys/unix"
 )
 
-// Formats lists the formats Write accepts.
+// Formats lists the formats Write accepts; vmdk may name a subformat
+// ("vmdk:streamOptimized"), monolithicSparse by default.
 var Formats = []imgfmt.Format{imgfmt.Raw, imgfmt.VMDK, imgfmt.QCOW2}
+
+// split returns the kind and the VMDK subformat of f.
+func split(f imgfmt.Format) (kind imgfmt.Format, sub string) {
+	k, s, _ := strings.Cut(string(f), ":")
+	return imgfmt.Format(k), s
+}
 
 // CheckFormat reports a format Write does not produce.
 func CheckFormat(f string) error {
-	for _, ok := range Formats {
-		if string(ok) == f {
-			return nil
+	kind, sub := split(imgfmt.Format(f))
+	switch {
+	case kind == imgfmt.VMDK && sub != "":
+		// Split subformats write several files; one output path is promised.
+		if sub != vmdk.MonolithicSparse && sub != vmdk.StreamOptimized {
+			return fmt.Errorf("unsupported VMDK subformat %q (want %s or %s)", sub, vmdk.MonolithicSparse, vmdk.StreamOptimized)
 		}
+		return nil
+	case sub == "" && slices.Contains(Formats, kind):
+		return nil
 	}
-	return fmt.Errorf("unknown output format %q (want raw, vmdk or qcow2)", f)
+	return fmt.Errorf("unknown output format %q (want raw, vmdk[:subformat] or qcow2)", f)
 }
 
 // Write creates dest as a disk of size bytes in format f; fill writes the
 // disk's content into a raw file that reads as zeros where nothing is
-// written. vmdk and qcow2 are written by internal/imgfmt, which stores
-// only non-zero blocks and accepts disks up to imgfmt.MaxSize.
+// written. vmdk and qcow2 outputs are converted from that file, skipping
+// its holes and its all-zero blocks.
 func Write(dest string, f imgfmt.Format, size int64, fill func(*os.File) error) (err error) {
 	if err := CheckFormat(string(f)); err != nil {
 		return err
 	}
-	if f != imgfmt.Raw && size > imgfmt.MaxSize {
-		return fmt.Errorf("%s: a %d-byte disk is larger than the %d bytes the %s writer handles; write raw and convert it", dest, size, int64(imgfmt.MaxSize), f)
-	}
+	kind, sub := split(f)
 	dir, base := filepath.Split(dest)
 	if dir == "" {
 		dir = "."
@@ -47,7 +64,7 @@ func Write(dest string, f imgfmt.Format, size int64, fill func(*os.File) error) 
 	}
 	defer func() {
 		raw.Close()
-		if err != nil || f != imgfmt.Raw {
+		if err != nil || kind != imgfmt.Raw {
 			os.Remove(raw.Name())
 		}
 	}()
@@ -57,33 +74,56 @@ func Write(dest string, f imgfmt.Format, size int64, fill func(*os.File) error) 
 	if err := fill(raw); err != nil {
 		return err
 	}
-	if f == imgfmt.Raw {
-		if err := raw.Sync(); err != nil {
-			return err
-		}
-		if err := os.Chmod(raw.Name(), 0o644); err != nil {
-			return err
-		}
-		return os.Rename(raw.Name(), dest)
+	switch kind {
+	case imgfmt.VMDK:
+		return vmdk.Write(dest, sparseFile{raw}, size, vmdk.WriteOptions{Subformat: sub})
+	case imgfmt.QCOW2:
+		return qcow2.Write(dest, sparseFile{raw}, size, qcow2.Options{})
 	}
-	out, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
+	if err := raw.Sync(); err != nil {
 		return err
 	}
-	defer func() {
-		out.Close()
-		if err != nil {
-			os.Remove(out.Name())
+	if err := os.Chmod(raw.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(raw.Name(), dest)
+}
+
+// sparseFile tells the converters where a host file's holes are, so that
+// they are skipped without being read.
+type sparseFile struct{ *os.File }
+
+// DataRanges implements vmdk.DataRanger with SEEK_DATA/SEEK_HOLE; all of
+// the range is data where the filesystem cannot tell.
+func (s sparseFile) DataRanges(off, n int64) ([]vmdk.Range, error) {
+	all := []vmdk.Range{{Off: off, Len: n}}
+	rc, err := s.SyscallConn()
+	if err != nil || n <= 0 {
+		return all, nil
+	}
+	var out []vmdk.Range
+	end := off + n
+	cerr := rc.Control(func(fd uintptr) {
+		for pos := off; pos < end; {
+			data, err := unix.Seek(int(fd), pos, unix.SEEK_DATA)
+			if errors.Is(err, unix.ENXIO) || err == nil && data >= end {
+				return
+			}
+			hole := end
+			if err == nil {
+				hole, err = unix.Seek(int(fd), data, unix.SEEK_HOLE)
+			}
+			if err != nil || hole <= data {
+				out = append(out, vmdk.Range{Off: pos, Len: end - pos})
+				return
+			}
+			hole = min(hole, end)
+			out = append(out, vmdk.Range{Off: data, Len: hole - data})
+			pos = hole
 		}
-	}()
-	if err := imgfmt.Write(out, f, raw, size, imgfmt.Options{Name: base}); err != nil {
-		return fmt.Errorf("%s: %w", dest, err)
+	})
+	if cerr != nil {
+		return all, nil
 	}
-	if err := out.Sync(); err != nil {
-		return err
-	}
-	if err := os.Chmod(out.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(out.Name(), dest)
+	return out, nil
 }
