@@ -16,14 +16,7 @@ $(DEMO)/appliance.vmdk: testdata/mkappliance.sh
 	./testdata/mkappliance.sh $(DEMO)
 
 demo: deps build $(DEMO)/appliance.vmdk
-	@echo; echo '$$ vmroot info .demo/appliance.vmdk'
-	@bin/vmroot info $(DEMO)/appliance.vmdk
-	@echo; echo '$$ vmroot ls -l .demo/appliance.vmdk /'
-	@bin/vmroot ls -l $(DEMO)/appliance.vmdk /
-	@echo; echo '$$ vmroot cat .demo/appliance.vmdk /etc/fstab'
-	@bin/vmroot cat $(DEMO)/appliance.vmdk /etc/fstab
-	@echo; echo '$$ vmroot ls -R .demo/appliance.vmdk /etc | head'
-	@bin/vmroot ls -R $(DEMO)/appliance.vmdk /etc | head
+	./testdata/demo.sh bin/vmroot $(DEMO)
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
