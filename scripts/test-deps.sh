@@ -4,9 +4,9 @@
 set -euo pipefail
 pkgs=(
   e2fsprogs fdisk gdisk qemu-utils xorriso python3-vmdkstream mtools dosfstools
-  attr acl fuse3 fuse-overlayfs libnfs-utils rpcbind nfs-ganesha nfs-ganesha-vfs
-  qemu-system-x86 seabios ipxe-qemu busybox-static pxelinux syslinux-common
-  binutils time iproute2 tftp-hpa bc isolinux
+  attr acl fuse3 libnfs-utils libnfs-dev rpcbind cpio curl gcc
+  qemu-system-x86 seabios ipxe-qemu busybox-static pxelinux syslinux-common isolinux
+  binutils time iproute2 tftp-hpa bc
 )
 missing=()
 for p in "${pkgs[@]}"; do
