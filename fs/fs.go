@@ -20,6 +20,7 @@ package fs
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -102,7 +103,51 @@ func Mount(dir string, o *overlay.FS, opts Options) (*fuse.Server, error) {
 		NullPermissions: true,
 		RootStableAttr:  &gofs.StableAttr{Ino: o.Root().Ino(), Mode: fsys.S_IFDIR},
 	}
-	return gofs.Mount(dir, rn, gopts)
+	srv, err := fuse.NewServer(noOpendir{gofs.NewNodeFS(rn, gopts)}, dir, &gopts.MountOptions)
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// noOpendir saves two requests per directory open: OPENDIR answers
+// ENOSYS, after which the kernel opens directories without asking (no
+// OPENDIR, no RELEASEDIR) and caches their listings as with
+// FOPEN_CACHE_DIR. Each READDIR then reads through a handle of its own,
+// positioned by the request's offset, a name cookie that stays valid
+// while the directory changes.
+type noOpendir struct{ fuse.RawFileSystem }
+
+func (w noOpendir) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	return fuse.ENOSYS
+}
+
+func (w noOpendir) ReadDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	return w.readDir(cancel, in, out, w.RawFileSystem.ReadDir)
+}
+
+func (w noOpendir) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	return w.readDir(cancel, in, out, w.RawFileSystem.ReadDirPlus)
+}
+
+func (w noOpendir) readDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList,
+	read func(<-chan struct{}, *fuse.ReadIn, *fuse.DirEntryList) fuse.Status) fuse.Status {
+	if in.Fh != 0 {
+		return read(cancel, in, out)
+	}
+	var oo fuse.OpenOut
+	if st := w.RawFileSystem.OpenDir(cancel, &fuse.OpenIn{InHeader: in.InHeader, Flags: in.Flags}, &oo); !st.Ok() {
+		return st
+	}
+	rin := *in
+	rin.Fh = oo.Fh
+	st := read(cancel, &rin, out)
+	w.RawFileSystem.ReleaseDir(&fuse.ReleaseIn{InHeader: in.InHeader, Fh: oo.Fh})
+	return st
 }
 
 func errno(err error) syscall.Errno {
@@ -244,9 +289,10 @@ func (n *node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	return gofs.NewListDirStream(list), 0
 }
 
-// OpendirHandle lets the kernel cache a directory's listing across
-// opens: every change to a directory goes through the kernel, which then
-// drops what it cached.
+// OpendirHandle makes the handle that noOpendir reads one READDIR
+// through. The kernel caches a directory's listing across opens: every
+// change to a directory goes through the kernel, which then drops what it
+// cached.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if !n.n.IsDir() {
 		return nil, 0, syscall.ENOTDIR
@@ -254,7 +300,8 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle
 	return &dirHandle{n: n}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 
-// dirHandle is an open directory: a listing read at the first request.
+// dirHandle is a directory being read: a listing read at the first
+// request.
 type dirHandle struct {
 	n      *node
 	mu     sync.Mutex
@@ -279,7 +326,7 @@ func (d *dirHandle) load() syscall.Errno {
 	}
 	d.ents = make([]fuse.DirEntry, len(ents))
 	for i, e := range ents {
-		d.ents[i] = fuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: e.Mode, Off: uint64(i + 1)}
+		d.ents[i] = fuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: e.Mode, Off: e.Cookie}
 	}
 	d.loaded = true
 	return 0
@@ -299,7 +346,9 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	return &e, 0
 }
 
-// Seekdir goes to offset off: entry i has offset i+1.
+// Seekdir goes to the entry after offset off. An entry's offset is its
+// name's cookie, and the listing is in cookie order, so a position
+// survives entries being added or removed before it.
 func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -309,7 +358,7 @@ func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	if e := d.load(); e != 0 {
 		return e
 	}
-	d.pos = int(min(off, uint64(len(d.ents))))
+	d.pos = sort.Search(len(d.ents), func(i int) bool { return d.ents[i].Off > off })
 	return 0
 }
 

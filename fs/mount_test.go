@@ -287,3 +287,107 @@ func TestCachedListings(t *testing.T) {
 		}
 	}
 }
+
+// TestReaddirWhileChanging: a listing read in several requests while
+// entries are removed and added returns every unchanged entry exactly
+// once, and a seek to a told position resumes after the same entry.
+func TestReaddirWhileChanging(t *testing.T) {
+	lower := t.TempDir()
+	files := map[string]string{}
+	for i := 0; i < 400; i++ {
+		files[fmt.Sprintf("d/lower-file-with-a-long-name-%03d", i)] = ""
+	}
+	writeTree(t, lower, files)
+	m := mountDirs(t, t.TempDir(), lower)
+	d := filepath.Join(m.dir, "d")
+	for i := 0; i < 100; i++ {
+		if err := os.WriteFile(fmt.Sprintf("%s/upper-%03d", d, i), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Open(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	seen := map[string]int{}
+	first, err := f.Readdirnames(50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := map[string]bool{}
+	for _, n := range first {
+		seen[n]++
+	}
+	// Remove names already read and names not yet read; add new ones.
+	// The names come from the test, not from a listing through the
+	// mount, which would fill the kernel's cache of the directory.
+	var all []string
+	for i := 0; i < 400; i++ {
+		all = append(all, fmt.Sprintf("lower-file-with-a-long-name-%03d", i))
+	}
+	for i := 0; i < 100; i++ {
+		all = append(all, fmt.Sprintf("upper-%03d", i))
+	}
+	for i, n := range all {
+		if i%3 == 0 {
+			if err := os.Remove(filepath.Join(d, n)); err != nil {
+				t.Fatal(err)
+			}
+			removed[n] = true
+		}
+	}
+	for i := 0; i < 50; i++ {
+		if err := os.WriteFile(fmt.Sprintf("%s/added-%03d", d, i), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rest, err := f.Readdirnames(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range rest {
+		seen[n]++
+	}
+	for _, n := range all {
+		if c := seen[n]; c > 1 || c == 0 && !removed[n] {
+			t.Errorf("%s seen %d times", n, c)
+		}
+	}
+
+	// telldir/seekdir through the raw syscalls.
+	fd, err := unix.Open(d, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	names := func(buf []byte) []string {
+		var out []string
+		_, _, out = unix.ParseDirent(buf, -1, nil)
+		return out
+	}
+	buf := make([]byte, 2048)
+	k, err := unix.Getdents(fd, buf)
+	if err != nil || k == 0 {
+		t.Fatalf("getdents: %d %v", k, err)
+	}
+	pos, err := unix.Seek(fd, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := unix.Getdents(fd, buf)
+	if err != nil || k2 == 0 {
+		t.Fatalf("getdents: %d %v", k2, err)
+	}
+	want := names(buf[:k2])
+	if _, err := unix.Seek(fd, pos, 0); err != nil {
+		t.Fatal(err)
+	}
+	k3, err := unix.Getdents(fd, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(buf[:k3]); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("after seekdir: %v, want %v", got, want)
+	}
+}
