@@ -2,6 +2,7 @@ package vmdk
 
 import (
 	"io"
+	"os"
 	"slices"
 )
 
@@ -179,3 +180,14 @@ var (
 	_ io.ReaderAt = (*Disk)(nil)
 	_ DataRanger  = (*Disk)(nil)
 )
+
+// FileDataRanges reports the data runs of a host file in [off, off+n),
+// from SEEK_DATA/SEEK_HOLE; where the host can't tell, all of it is data.
+// Converters use it to skip the holes of sparse raw files.
+func FileDataRanges(f *os.File, off, n int64) ([]Range, error) {
+	var l rangeList
+	if err := (&flatExtent{f: f}).dataRanges(off, n, 0, &l); err != nil {
+		return nil, err
+	}
+	return l.r, nil
+}

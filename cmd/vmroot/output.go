@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/vmroot/vmroot/internal/image"
 	"github.com/vmroot/vmroot/vmdk"
-	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
@@ -79,7 +77,7 @@ func newSource(im *image.Image, start, size int64) (*source, error) {
 			return nil, err
 		}
 		s.file = f
-		s.ranges = func(off, n int64) ([]vmdk.Range, error) { return fileDataRanges(f, off, n) }
+		s.ranges = func(off, n int64) ([]vmdk.Range, error) { return vmdk.FileDataRanges(f, off, n) }
 	}
 	return s, nil
 }
@@ -102,38 +100,4 @@ func (s *source) DataRanges(off, n int64) ([]vmdk.Range, error) {
 		rs[i].Off -= s.start
 	}
 	return rs, err
-}
-
-// fileDataRanges reports the data runs of a host file in [off, off+n); all
-// of it when the filesystem cannot tell.
-func fileDataRanges(f *os.File, off, n int64) ([]vmdk.Range, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return []vmdk.Range{{Off: off, Len: n}}, nil
-	}
-	var out []vmdk.Range
-	end := off + n
-	cerr := rc.Control(func(fd uintptr) {
-		for pos := off; pos < end; {
-			data, err := unix.Seek(int(fd), pos, unix.SEEK_DATA)
-			if errors.Is(err, unix.ENXIO) || err == nil && data >= end {
-				return
-			}
-			hole := end
-			if err == nil {
-				hole, err = unix.Seek(int(fd), data, unix.SEEK_HOLE)
-			}
-			if err != nil || hole <= data {
-				out = append(out, vmdk.Range{Off: pos, Len: end - pos})
-				return
-			}
-			hole = min(hole, end)
-			out = append(out, vmdk.Range{Off: data, Len: hole - data})
-			pos = hole
-		}
-	})
-	if cerr != nil {
-		return []vmdk.Range{{Off: off, Len: n}}, nil
-	}
-	return out, nil
 }

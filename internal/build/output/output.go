@@ -6,7 +6,6 @@
 package output
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"github.com/vmroot/vmroot/internal/imgfmt"
 	"github.com/vmroot/vmroot/internal/qcow2"
 	"github.com/vmroot/vmroot/vmdk"
-	"golang.org/x/sys/unix"
 )
 
 // Formats lists the formats Write accepts; vmdk may name a subformat
@@ -96,34 +94,5 @@ type sparseFile struct{ *os.File }
 // DataRanges implements vmdk.DataRanger with SEEK_DATA/SEEK_HOLE; all of
 // the range is data where the filesystem cannot tell.
 func (s sparseFile) DataRanges(off, n int64) ([]vmdk.Range, error) {
-	all := []vmdk.Range{{Off: off, Len: n}}
-	rc, err := s.SyscallConn()
-	if err != nil || n <= 0 {
-		return all, nil
-	}
-	var out []vmdk.Range
-	end := off + n
-	cerr := rc.Control(func(fd uintptr) {
-		for pos := off; pos < end; {
-			data, err := unix.Seek(int(fd), pos, unix.SEEK_DATA)
-			if errors.Is(err, unix.ENXIO) || err == nil && data >= end {
-				return
-			}
-			hole := end
-			if err == nil {
-				hole, err = unix.Seek(int(fd), data, unix.SEEK_HOLE)
-			}
-			if err != nil || hole <= data {
-				out = append(out, vmdk.Range{Off: pos, Len: end - pos})
-				return
-			}
-			hole = min(hole, end)
-			out = append(out, vmdk.Range{Off: data, Len: hole - data})
-			pos = hole
-		}
-	})
-	if cerr != nil {
-		return all, nil
-	}
-	return out, nil
+	return vmdk.FileDataRanges(s.File, off, n)
 }
