@@ -40,6 +40,8 @@ type Copier struct {
 	jobs chan job
 	wg   sync.WaitGroup
 
+	umask uint32 // the process's, so a create can often set the final mode itself
+
 	mu    sync.Mutex
 	err   error
 	links map[uint64]string // inode -> host path of its first copy
@@ -58,6 +60,9 @@ func New(f fsys.FS, opt Options) *Copier {
 		opt.Workers = runtime.GOMAXPROCS(0) + 1
 	}
 	c := &Copier{fs: f, opt: opt, jobs: make(chan job, 64), links: map[uint64]string{}}
+	old := unix.Umask(0)
+	unix.Umask(old)
+	c.umask = uint32(old)
 	for i := 0; i < opt.Workers; i++ {
 		c.wg.Add(1)
 		go c.worker()
@@ -146,7 +151,9 @@ func (c *Copier) copy(dfd int, host, name string, ino uint64, a fsys.Attr, src s
 		return c.copyDir(dfd, host, name, ino, a, src, depth, onPath)
 	case fsys.S_IFREG:
 		removeExisting(dfd, name)
-		fd, err := unix.Openat(dfd, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		// Created with its permission bits, so setMeta can usually skip fchmod;
+		// the fd stays writable whatever they say.
+		fd, err := unix.Openat(dfd, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, a.Mode&0o777)
 		if err != nil {
 			return c.errorf(src, err)
 		}
@@ -226,7 +233,7 @@ func (c *Copier) worker() {
 				c.fail(c.errorf(j.path, err))
 			} else if err := c.xattrs(j.fd, "", j.ino, j.path, j.attr.Mode); err != nil {
 				c.fail(err)
-			} else if err := c.setMeta(j.fd, j.attr, j.path); err != nil {
+			} else if err := c.setFileMeta(j.fd, j.attr, j.path); err != nil {
 				c.fail(err)
 			}
 		}
@@ -246,6 +253,7 @@ func (c *Copier) copyData(j job, buf []byte) error {
 		}
 		exts = e
 	}
+	var written int64 // end of the last write: no ftruncate when it is the size
 	for _, e := range exts {
 		end := min(e.Off+e.Len, j.attr.Size)
 		for off := e.Off; off < end; {
@@ -261,9 +269,13 @@ func (c *Copier) copyData(j job, buf []byte) error {
 				if _, err := unix.Pwrite(j.fd, buf[:n], off); err != nil {
 					return err
 				}
+				written = off + int64(n)
 			}
 			off += int64(n)
 		}
+	}
+	if written == j.attr.Size {
+		return nil
 	}
 	return unix.Ftruncate(j.fd, j.attr.Size)
 }
@@ -301,14 +313,27 @@ func (c *Copier) xattrs(fd int, name string, ino uint64, src string, mode uint32
 
 // setMeta sets owner, mode and times on an open descriptor.
 func (c *Copier) setMeta(fd int, a fsys.Attr, src string) error {
+	return c.setMetaChmod(fd, a, src, true)
+}
+
+// setFileMeta is setMeta for a regular file created with mode&0777: chmod
+// only when the umask took bits away or special bits must be set.
+func (c *Copier) setFileMeta(fd int, a fsys.Attr, src string) error {
+	need := a.Mode&0o7000 != 0 || a.Mode&0o777&c.umask != 0
+	return c.setMetaChmod(fd, a, src, need)
+}
+
+func (c *Copier) setMetaChmod(fd int, a fsys.Attr, src string, chmod bool) error {
 	if c.opt.Owners {
 		if err := unix.Fchown(fd, int(a.Uid), int(a.Gid)); err != nil {
 			return c.errorf(src, fmt.Errorf("chown: %w", err))
 		}
 	}
 	// After chown, which clears setuid/setgid.
-	if err := unix.Fchmod(fd, a.Mode&0o7777); err != nil {
-		return c.errorf(src, fmt.Errorf("chmod: %w", err))
+	if chmod {
+		if err := unix.Fchmod(fd, a.Mode&0o7777); err != nil {
+			return c.errorf(src, fmt.Errorf("chmod: %w", err))
+		}
 	}
 	ts := []unix.Timespec{unix.NsecToTimespec(a.Atime.UnixNano()), unix.NsecToTimespec(a.Mtime.UnixNano())}
 	if err := unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH); err != nil {
