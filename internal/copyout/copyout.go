@@ -44,7 +44,16 @@ type Copier struct {
 
 	mu    sync.Mutex
 	err   error
-	links map[uint64]string // inode -> host path of its first copy
+	links map[uint64]*firstCopy
+
+	dirSlots chan struct{} // bounds the directories copied in parallel
+}
+
+// firstCopy is the first name of a multiply-linked inode; done closes once
+// it exists, since the walk of another directory may reach a second name first.
+type firstCopy struct {
+	host string
+	done chan struct{}
 }
 
 type job struct {
@@ -59,7 +68,8 @@ func New(f fsys.FS, opt Options) *Copier {
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.GOMAXPROCS(0) + 1
 	}
-	c := &Copier{fs: f, opt: opt, jobs: make(chan job, 64), links: map[uint64]string{}}
+	c := &Copier{fs: f, opt: opt, jobs: make(chan job, 64), links: map[uint64]*firstCopy{},
+		dirSlots: make(chan struct{}, opt.Workers)}
 	old := unix.Umask(0)
 	unix.Umask(old)
 	c.umask = uint32(old)
@@ -134,44 +144,58 @@ func (c *Copier) copy(dfd int, host, name string, ino uint64, a fsys.Attr, src s
 	if !a.IsDir() && a.Nlink > 1 {
 		c.mu.Lock()
 		first, seen := c.links[ino]
+		if !seen {
+			c.links[ino] = &firstCopy{host: host, done: make(chan struct{})}
+		}
 		c.mu.Unlock()
 		if seen {
-			removeExisting(dfd, name)
-			if err := unix.Linkat(unix.AT_FDCWD, first, dfd, name, 0); err != nil {
+			<-first.done
+			if err := create(dfd, name, func() error { return unix.Linkat(unix.AT_FDCWD, first.host, dfd, name, 0) }); err != nil {
 				return c.errorf(src, fmt.Errorf("link: %w", err))
 			}
 			return nil
 		}
-		c.mu.Lock()
-		c.links[ino] = host
-		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			close(c.links[ino].done)
+			c.mu.Unlock()
+		}()
 	}
 	switch a.Mode & fsys.S_IFMT {
 	case fsys.S_IFDIR:
 		return c.copyDir(dfd, host, name, ino, a, src, depth, onPath)
 	case fsys.S_IFREG:
-		removeExisting(dfd, name)
 		// Created with its permission bits, so setMeta can usually skip fchmod;
 		// the fd stays writable whatever they say.
-		fd, err := unix.Openat(dfd, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, a.Mode&0o777)
+		var fd int
+		err := create(dfd, name, func() (err error) {
+			fd, err = unix.Openat(dfd, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, a.Mode&0o777)
+			return err
+		})
 		if err != nil {
 			return c.errorf(src, err)
 		}
-		c.jobs <- job{fd: fd, ino: ino, attr: a, path: src}
+		j := job{fd: fd, ino: ino, attr: a, path: src}
+		if a.Size <= smallFile {
+			// A hand-off to a worker costs more than copying a small file here.
+			buf := smallBufs.Get().(*[]byte)
+			c.finish(j, *buf)
+			smallBufs.Put(buf)
+			return nil
+		}
+		c.jobs <- j
 		return nil
 	case fsys.S_IFLNK:
 		target, err := c.fs.Readlink(ino)
 		if err != nil {
 			return c.errorf(src, err)
 		}
-		removeExisting(dfd, name)
-		if err := unix.Symlinkat(target, dfd, name); err != nil {
+		if err := create(dfd, name, func() error { return unix.Symlinkat(target, dfd, name) }); err != nil {
 			return c.errorf(src, err)
 		}
 		return c.setMetaAt(dfd, name, a, src, ino)
 	default:
-		removeExisting(dfd, name)
-		if err := unix.Mknodat(dfd, name, a.Mode&(fsys.S_IFMT|0o7777), int(a.Rdev)); err != nil {
+		if err := create(dfd, name, func() error { return unix.Mknodat(dfd, name, a.Mode&(fsys.S_IFMT|0o7777), int(a.Rdev)) }); err != nil {
 			return c.errorf(src, fmt.Errorf("mknod: %w", err))
 		}
 		return c.setMetaAt(dfd, name, a, src, ino)
@@ -205,16 +229,62 @@ func (c *Copier) copyDir(dfd int, host, name string, ino uint64, a fsys.Attr, sr
 	if err != nil {
 		return c.errorf(src, err)
 	}
+	// Subdirectories go to other goroutines while slots are free: creating
+	// files is mostly waiting in the kernel, which then overlaps.
+	var wg sync.WaitGroup
+	var subErr error
+	var subMu sync.Mutex
 	for _, e := range ents {
 		ca, err := c.fs.Stat(e.Ino)
 		if err != nil {
+			wg.Wait()
 			return c.errorf(src+"/"+e.Name, err)
 		}
-		if err := c.copy(fd, host+"/"+e.Name, e.Name, e.Ino, ca, strings.TrimSuffix(src, "/")+"/"+e.Name, depth+1, onPath); err != nil {
+		chost, csrc := host+"/"+e.Name, strings.TrimSuffix(src, "/")+"/"+e.Name
+		if ca.IsDir() {
+			select {
+			case c.dirSlots <- struct{}{}:
+				path := make(map[uint64]bool, len(onPath))
+				for k := range onPath {
+					path[k] = true
+				}
+				wg.Add(1)
+				go func(name string, ino uint64) {
+					defer wg.Done()
+					defer func() { <-c.dirSlots }()
+					if err := c.copy(fd, chost, name, ino, ca, csrc, depth+1, path); err != nil {
+						subMu.Lock()
+						if subErr == nil {
+							subErr = err
+						}
+						subMu.Unlock()
+					}
+				}(e.Name, e.Ino)
+				continue
+			default:
+			}
+		}
+		if err := c.copy(fd, chost, e.Name, e.Ino, ca, csrc, depth+1, onPath); err != nil {
+			wg.Wait()
 			return err
 		}
 	}
+	wg.Wait()
+	if subErr != nil {
+		return subErr
+	}
 	return c.setMeta(fd, a, src)
+}
+
+// create runs mk, and when name is taken by a non-directory removes it and
+// runs mk once more: asking first would cost a stat per object.
+func create(dfd int, name string, mk func() error) error {
+	err := mk()
+	if err == unix.EEXIST {
+		removeExisting(dfd, name)
+		err = mk()
+	}
+	return err
 }
 
 func removeExisting(dfd int, name string) {
@@ -224,21 +294,32 @@ func removeExisting(dfd int, name string) {
 	}
 }
 
+// smallFile is the size up to which the walker copies a file itself.
+const smallFile = 256 << 10
+
+// smallBufs serves the walkers, several of which run at once.
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallFile); return &b }}
+
 func (c *Copier) worker() {
 	defer c.wg.Done()
 	buf := make([]byte, 1<<20)
 	for j := range c.jobs {
-		if !c.failed() {
-			if err := c.copyData(j, buf); err != nil {
-				c.fail(c.errorf(j.path, err))
-			} else if err := c.xattrs(j.fd, "", j.ino, j.path, j.attr.Mode); err != nil {
-				c.fail(err)
-			} else if err := c.setFileMeta(j.fd, j.attr, j.path); err != nil {
-				c.fail(err)
-			}
-		}
-		unix.Close(j.fd)
+		c.finish(j, buf)
 	}
+}
+
+// finish copies a created file's data, xattrs and metadata, and closes it.
+func (c *Copier) finish(j job, buf []byte) {
+	if !c.failed() {
+		if err := c.copyData(j, buf); err != nil {
+			c.fail(c.errorf(j.path, err))
+		} else if err := c.xattrs(j.fd, "", j.ino, j.path, j.attr.Mode); err != nil {
+			c.fail(err)
+		} else if err := c.setFileMeta(j.fd, j.attr, j.path); err != nil {
+			c.fail(err)
+		}
+	}
+	unix.Close(j.fd)
 }
 
 var zeros = make([]byte, 1<<20)

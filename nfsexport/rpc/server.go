@@ -90,8 +90,10 @@ var ErrServerClosed = errors.New("rpc: server closed")
 // Per TCP connection at most MaxInFlight calls are processed at once
 // (reading stops until a slot frees), so a connection holds at most
 // MaxInFlight request records of MaxRecord bytes and their replies, plus
-// a 64 KiB read buffer. Replies are written by one writer goroutine per
-// connection, several replies per writev when they queue up.
+// a 64 KiB read buffer. A call arriving alone is handled on the reading
+// goroutine, which writes its reply itself; otherwise calls run
+// concurrently and one writer goroutine per connection sends their
+// replies, several per writev when they queue up.
 type Server struct {
 	Logger       *slog.Logger
 	MaxRecord    int           // largest TCP record accepted (DefaultMaxRecord)
@@ -533,6 +535,9 @@ type conn struct {
 	inflight sync.WaitGroup
 	busy     atomic.Int32
 	stopping atomic.Bool
+	broken   atomic.Bool // a write failed: later replies are dropped
+	bufs     [][]byte    // writeBatch's iovecs, reused
+	one      [1]*request // runInline's batch
 	stopCh   chan struct{}
 	stopOnce sync.Once
 }
@@ -656,10 +661,36 @@ func (c *conn) readLoop() error {
 		r.rec = rec
 		r.call.Network = "tcp"
 		r.call.Peer, r.call.Local = c.peer, c.local
+		// A lone call (nothing in flight, nothing pipelined behind it) is
+		// handled here and its reply written directly: the two goroutine
+		// handoffs cost more than most calls. With nothing in flight the
+		// writer is idle, and it stays so until this loop reads again.
+		inline := c.busy.Load() == 0 && br.Buffered() == 0
 		c.busy.Add(1)
 		c.inflight.Add(1)
-		go c.run(r)
+		if inline {
+			c.runInline(r)
+		} else {
+			go c.run(r)
+		}
 	}
+}
+
+// runInline handles r on the reader goroutine and writes its reply
+// itself; see readLoop for why no other writer can be active.
+func (c *conn) runInline(r *request) {
+	defer c.inflight.Done()
+	reply := c.s.handle(c.ctx, r, true)
+	PutBuffer(r.rec)
+	r.rec = nil
+	if reply && !c.broken.Load() {
+		c.one[0] = r
+		c.writeBatch(c.one[:])
+		c.one[0] = nil
+	}
+	r.release()
+	c.busy.Add(-1)
+	<-c.slots
 }
 
 // recordBuffered reports whether a complete single-fragment record is
@@ -693,11 +724,7 @@ func (c *conn) run(r *request) {
 // writer sends replies, batching those already queued into one writev.
 func (c *conn) writer(done chan struct{}) {
 	defer close(done)
-	s := c.s
-	wto := orDefault(s.WriteTimeout, DefaultWriteTimeout)
 	var batch []*request
-	var bufs [][]byte
-	broken := false
 	for r := range c.out {
 		batch = append(batch[:0], r)
 	drain:
@@ -712,24 +739,8 @@ func (c *conn) writer(done chan struct{}) {
 				break drain
 			}
 		}
-		if !broken {
-			bufs = bufs[:0]
-			for _, r := range batch {
-				hdr := r.enc.Bytes()[:4]
-				putRecordMark(hdr, r.enc.Len()-4)
-				bufs = r.enc.Buffers(bufs)
-			}
-			c.nc.SetWriteDeadline(time.Now().Add(wto))
-			nb := net.Buffers(bufs)
-			if _, err := nb.WriteTo(c.nc); err != nil {
-				broken = true
-				if !errors.Is(err, net.ErrClosed) {
-					s.logger().Warn("rpc: write failed; closing connection", "host", hostOf(c.peer), "peer", c.peer, "err", err)
-				}
-				c.cancel()
-				c.nc.Close()
-			}
-			clear(bufs)
+		if !c.broken.Load() {
+			c.writeBatch(batch)
 		}
 		for _, r := range batch {
 			r.release()
@@ -738,6 +749,30 @@ func (c *conn) writer(done chan struct{}) {
 		}
 		clear(batch)
 	}
+}
+
+// writeBatch sends the replies of batch in one writev. Only one
+// goroutine writes at a time: the writer, or the reader when idle.
+func (c *conn) writeBatch(batch []*request) {
+	s := c.s
+	bufs := c.bufs[:0]
+	for _, r := range batch {
+		hdr := r.enc.Bytes()[:4]
+		putRecordMark(hdr, r.enc.Len()-4)
+		bufs = r.enc.Buffers(bufs)
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(orDefault(s.WriteTimeout, DefaultWriteTimeout)))
+	nb := net.Buffers(bufs)
+	if _, err := nb.WriteTo(c.nc); err != nil {
+		c.broken.Store(true)
+		if !errors.Is(err, net.ErrClosed) {
+			s.logger().Warn("rpc: write failed; closing connection", "host", hostOf(c.peer), "peer", c.peer, "err", err)
+		}
+		c.cancel()
+		c.nc.Close()
+	}
+	clear(bufs)
+	c.bufs = bufs[:0]
 }
 
 // ServePacket answers calls arriving as UDP datagrams on pc until pc

@@ -592,3 +592,40 @@ func TestServeContextCancel(t *testing.T) {
 type decodeFunc func(d *xdr.Decoder)
 
 func (f decodeFunc) DecodeXDR(d *xdr.Decoder) { f(d) }
+
+// A lone call is run on the reader; calls arriving meanwhile must still
+// be answered, each once and intact, and run concurrently once read.
+func TestLoneCallThenPipelined(t *testing.T) {
+	env := startServer(t, nil)
+	nc := rawConn(t, env.addr)
+	call := func(xid, ms uint32) []byte {
+		args := binary.BigEndian.AppendUint32(nil, ms)
+		args = binary.BigEndian.AppendUint32(args, xid*10)
+		return mark(rawCall(xid, 2, testProg, 2, 2, OpaqueAuth{}, args), true)
+	}
+	if _, err := nc.Write(call(1, 100)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the lone call is now running
+	var burst []byte
+	for i := range uint32(8) {
+		burst = append(burst, call(2+i, 50)...)
+	}
+	if _, err := nc.Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint32]bool{}
+	for range 9 {
+		xid, rest, err := readReply(t, nc)
+		if err != nil {
+			t.Fatalf("reply %d: %v", xid, err)
+		}
+		if got := xdr.NewDecoder(rest).Uint32(); got != xid*10 || seen[xid] {
+			t.Errorf("xid %d: result %d (seen before: %v)", xid, got, seen[xid])
+		}
+		seen[xid] = true
+	}
+	if top := env.top.Load(); top < 2 {
+		t.Errorf("peak concurrency %d: the pipelined calls ran one at a time", top)
+	}
+}

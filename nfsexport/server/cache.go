@@ -259,6 +259,10 @@ func (c *nodeCache) get(id []byte) *overlay.Node {
 
 func (c *nodeCache) put(id []byte, n *overlay.Node) {
 	c.mu.Lock()
+	if c.m[string(id)] == n {
+		c.mu.Unlock()
+		return // already there: spare the key's allocation
+	}
 	if len(c.m) >= c.max {
 		i := 0
 		for k := range c.m {

@@ -36,26 +36,46 @@ func hostKey(secret []byte, host string) cipher.Block {
 // the ID's length, which makes the encoding prefix-free and CBC-MAC secure
 // for IDs of different lengths.
 func tag(key cipher.Block, id []byte, out []byte) {
-	var st [aes.BlockSize]byte
+	var scratch [aes.BlockSize]byte
+	tagScratch(key, id, out, scratch[:])
+}
+
+// tagScratch is tag computing in scratch (a block's worth): the state
+// passed to the cipher escapes, so READDIRPLUS hands in heap bytes it
+// already has instead of allocating per handle.
+func tagScratch(key cipher.Block, id, out, scratch []byte) {
+	st := scratch[:aes.BlockSize]
+	clear(st)
 	st[0] = byte(len(id))
-	key.Encrypt(st[:], st[:])
+	key.Encrypt(st, st)
 	for len(id) > 0 {
 		var blk [aes.BlockSize]byte
 		n := copy(blk[:], id)
 		id = id[n:]
-		subtle.XORBytes(st[:], st[:], blk[:])
-		key.Encrypt(st[:], st[:])
+		subtle.XORBytes(st, st, blk[:])
+		key.Encrypt(st, st)
 	}
 	copy(out, st[:tagLen])
 }
 
 // makeFH wraps an overlay ID into a handle for this host.
 func (st *hostState) makeFH(id []byte) nfs3.FH {
-	fh := make([]byte, fhHeader+len(id))
-	fh[0] = fhVersion
-	tag(st.mac, id, fh[1:fhHeader])
-	copy(fh[fhHeader:], id)
+	_, fh := st.appendFH(make([]byte, 0, fhHeader+len(id)+aes.BlockSize), id)
 	return fh
+}
+
+// appendFH is makeFH writing the handle at the end of buf, so that many
+// handles can share one buffer.
+func (st *hostState) appendFH(buf, id []byte) ([]byte, nfs3.FH) {
+	start := len(buf)
+	buf = append(buf, fhVersion)
+	buf = append(buf, make([]byte, tagLen)...)
+	buf = append(buf, id...)
+	end := len(buf)
+	buf = append(buf, make([]byte, aes.BlockSize)...) // tag's scratch
+	tagScratch(st.mac, id, buf[start+1:start+fhHeader], buf[end:])
+	buf = buf[:end]
+	return buf, nfs3.FH(buf[start:end:end])
 }
 
 // parseFH checks a handle's tag and returns the overlay ID inside.

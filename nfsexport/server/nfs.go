@@ -1055,6 +1055,11 @@ func (x *nfsHandler) Readdirplus(ctx context.Context, c *rpc.Call, a *nfs3.Readd
 	}
 	budget := int(min(a.MaxCount, maxReply)) - nfs3.ReaddirResOverhead
 	dbudget := int(min(a.DirCount, maxReply))
+	// The entries and their handles live until the reply is encoded:
+	// reuse them across calls rather than allocate per entry.
+	sc := getPlusScratch()
+	c.AfterReply(sc.release)
+	res.Entries = sc.ents[:0]
 	res.EOF = dirEntries(dir, da, r.parentIno(dir), ents, a.Cookie, func(e overlay.DirEntry) bool {
 		if dbudget < nfs3.DirEntrySize(e.Name) && len(res.Entries) > 0 {
 			return false
@@ -1065,7 +1070,10 @@ func (x *nfsHandler) Readdirplus(ctx context.Context, c *rpc.Call, a *nfs3.Readd
 				ent.Attr = x.s.postOp(at, nil)
 				ent.FileID = at.Ino
 			}
-			if fh, err := r.fh(n); err == nil {
+			if id, err := r.o.ID(n); err == nil {
+				r.st.nodes.put(id, n)
+				var fh nfs3.FH
+				sc.fhs, fh = r.st.appendFH(sc.fhs, id)
 				ent.FH = nfs3.PostOpFH{Present: true, FH: fh}
 			}
 		}
@@ -1082,10 +1090,39 @@ func (x *nfsHandler) Readdirplus(ctx context.Context, c *rpc.Call, a *nfs3.Readd
 		res.Entries = append(res.Entries, ent)
 		return true
 	})
+	sc.ents = res.Entries
 	if !res.EOF && len(res.Entries) == 0 {
 		return nfs3.ReaddirplusRes{Status: nfs3.ErrTooSmall, DirAttr: res.DirAttr}
 	}
 	return res
+}
+
+// plusScratch is one READDIRPLUS reply's entries and handle bytes.
+type plusScratch struct {
+	ents []nfs3.DirEntryPlus
+	fhs  []byte
+	// release returns the scratch to plusPool; made once per scratch so
+	// that registering it allocates nothing.
+	release func()
+}
+
+var plusPool sync.Pool
+
+func getPlusScratch() *plusScratch {
+	if sc, ok := plusPool.Get().(*plusScratch); ok {
+		return sc
+	}
+	sc := &plusScratch{}
+	sc.release = func() {
+		if cap(sc.ents) > 8192 || cap(sc.fhs) > 1<<20 {
+			return // a huge reply: let it go
+		}
+		clear(sc.ents)
+		sc.ents = sc.ents[:0]
+		sc.fhs = sc.fhs[:0]
+		plusPool.Put(sc)
+	}
+	return sc
 }
 
 func (x *nfsHandler) Fsstat(ctx context.Context, c *rpc.Call, a *nfs3.FHArgs) nfs3.FsstatRes {
