@@ -51,8 +51,10 @@ const (
 	inodeCacheEntries = 1 << 16
 	blockCacheBytes   = 16 << 20
 	nameIndexDirs     = 64
-	// Linear directories with more blocks than this get a name index.
-	nameIndexMinBlocks = 4
+	// Linear directories with more blocks than this get a name index: a
+	// READDIRPLUS or a walk looks up every name it lists, so scanning even
+	// a few blocks per lookup makes listing quadratic.
+	nameIndexMinBlocks = 1
 )
 
 // FS is an open ext2/3/4 filesystem.
