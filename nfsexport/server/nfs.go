@@ -613,20 +613,36 @@ func verfTimes(v [nfs3.CreateVerfSize]byte) (mt, at uint32) {
 	return
 }
 
-func (x *nfsHandler) Create(ctx context.Context, c *rpc.Call, a *nfs3.CreateArgs) nfs3.CreateRes {
+// createIn is the frame CREATE, MKDIR, SYMLINK and MKNOD share: the
+// caller's credentials, the duplicate request cache, the directory's pre-op
+// attributes and the refusal of "." and "..". check, when set, runs first
+// inside the cache (MKNOD's type check, answered without wcc data).
+func (x *nfsHandler) createIn(c *rpc.Call, where nfs3.DirOpArgs, check func() nfs3.Stat,
+	do func(r *req, dir *overlay.Node, wcc nfs3.WccData) nfs3.CreateRes) nfs3.CreateRes {
 	r, st := x.begin(c)
 	if st != nfs3.OK {
 		return nfs3.CreateRes{Status: st}
 	}
-	return drcDo(x.s.drc, r.key(a.Where.Dir, []byte(a.Where.Name)), func() nfs3.CreateRes {
-		dir, _, wcc, st := r.dirOp(a.Where.Dir)
+	return drcDo(x.s.drc, r.key(where.Dir, []byte(where.Name)), func() nfs3.CreateRes {
+		if check != nil {
+			if st := check(); st != nfs3.OK {
+				return nfs3.CreateRes{Status: st}
+			}
+		}
+		dir, _, wcc, st := r.dirOp(where.Dir)
 		if st != nfs3.OK {
 			return r.createFail(dir, wcc, st)
 		}
-		name := a.Where.Name
-		if name == "." || name == ".." {
+		if where.Name == "." || where.Name == ".." {
 			return r.createFail(dir, wcc, nfs3.ErrExist)
 		}
+		return do(r, dir, wcc)
+	})
+}
+
+func (x *nfsHandler) Create(ctx context.Context, c *rpc.Call, a *nfs3.CreateArgs) nfs3.CreateRes {
+	return x.createIn(c, a.Where, nil, func(r *req, dir *overlay.Node, wcc nfs3.WccData) nfs3.CreateRes {
+		name := a.Where.Name
 		mt, atm := verfTimes(a.Verf)
 		if old, err := r.o.Lookup(dir, name); err == nil {
 			oa, err := r.getattr(old)
@@ -680,18 +696,7 @@ func (x *nfsHandler) Create(ctx context.Context, c *rpc.Call, a *nfs3.CreateArgs
 }
 
 func (x *nfsHandler) Mkdir(ctx context.Context, c *rpc.Call, a *nfs3.MkdirArgs) nfs3.CreateRes {
-	r, st := x.begin(c)
-	if st != nfs3.OK {
-		return nfs3.CreateRes{Status: st}
-	}
-	return drcDo(x.s.drc, r.key(a.Where.Dir, []byte(a.Where.Name)), func() nfs3.CreateRes {
-		dir, _, wcc, st := r.dirOp(a.Where.Dir)
-		if st != nfs3.OK {
-			return r.createFail(dir, wcc, st)
-		}
-		if a.Where.Name == "." || a.Where.Name == ".." {
-			return r.createFail(dir, wcc, nfs3.ErrExist)
-		}
+	return x.createIn(c, a.Where, nil, func(r *req, dir *overlay.Node, wcc nfs3.WccData) nfs3.CreateRes {
 		var mode uint32
 		if a.Attr.SetMode {
 			mode = a.Attr.Mode & 0o7777
@@ -706,18 +711,7 @@ func (x *nfsHandler) Mkdir(ctx context.Context, c *rpc.Call, a *nfs3.MkdirArgs) 
 }
 
 func (x *nfsHandler) Symlink(ctx context.Context, c *rpc.Call, a *nfs3.SymlinkArgs) nfs3.CreateRes {
-	r, st := x.begin(c)
-	if st != nfs3.OK {
-		return nfs3.CreateRes{Status: st}
-	}
-	return drcDo(x.s.drc, r.key(a.Where.Dir, []byte(a.Where.Name)), func() nfs3.CreateRes {
-		dir, _, wcc, st := r.dirOp(a.Where.Dir)
-		if st != nfs3.OK {
-			return r.createFail(dir, wcc, st)
-		}
-		if a.Where.Name == "." || a.Where.Name == ".." {
-			return r.createFail(dir, wcc, nfs3.ErrExist)
-		}
+	return x.createIn(c, a.Where, nil, func(r *req, dir *overlay.Node, wcc nfs3.WccData) nfs3.CreateRes {
 		if a.Target == "" {
 			return r.createFail(dir, wcc, nfs3.ErrInval)
 		}
@@ -732,12 +726,8 @@ func (x *nfsHandler) Symlink(ctx context.Context, c *rpc.Call, a *nfs3.SymlinkAr
 }
 
 func (x *nfsHandler) Mknod(ctx context.Context, c *rpc.Call, a *nfs3.MknodArgs) nfs3.CreateRes {
-	r, st := x.begin(c)
-	if st != nfs3.OK {
-		return nfs3.CreateRes{Status: st}
-	}
-	return drcDo(x.s.drc, r.key(a.Where.Dir, []byte(a.Where.Name)), func() nfs3.CreateRes {
-		var typ uint32
+	var typ uint32
+	badType := func() nfs3.Stat {
 		switch a.Type {
 		case nfs3.TypeChr:
 			typ = fsys.S_IFCHR
@@ -748,15 +738,11 @@ func (x *nfsHandler) Mknod(ctx context.Context, c *rpc.Call, a *nfs3.MknodArgs) 
 		case nfs3.TypeFIFO:
 			typ = fsys.S_IFIFO
 		default:
-			return nfs3.CreateRes{Status: nfs3.ErrBadType}
+			return nfs3.ErrBadType
 		}
-		dir, _, wcc, st := r.dirOp(a.Where.Dir)
-		if st != nfs3.OK {
-			return r.createFail(dir, wcc, st)
-		}
-		if a.Where.Name == "." || a.Where.Name == ".." {
-			return r.createFail(dir, wcc, nfs3.ErrExist)
-		}
+		return nfs3.OK
+	}
+	return x.createIn(c, a.Where, badType, func(r *req, dir *overlay.Node, wcc nfs3.WccData) nfs3.CreateRes {
 		var rdev uint64
 		if typ == fsys.S_IFCHR || typ == fsys.S_IFBLK {
 			if r.cred.Uid != 0 {
