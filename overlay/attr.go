@@ -213,41 +213,7 @@ func (o *FS) isEmpty(dir *Node) (bool, error) {
 }
 
 func readDirents(dirfd int, p string) ([]fsys.DirEntry, error) {
-	fd, err := unix.Openat(dirfd, p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	var out []fsys.DirEntry
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := unix.Getdents(fd, buf)
-		if err != nil {
-			return nil, err
-		}
-		if n <= 0 {
-			return out, nil
-		}
-		b := buf[:n]
-		for len(b) > 0 {
-			reclen := int(b[16]) | int(b[17])<<8
-			ino := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
-			typ := b[18]
-			nb := b[19:reclen]
-			for i, c := range nb {
-				if c == 0 {
-					nb = nb[:i]
-					break
-				}
-			}
-			name := string(nb)
-			b = b[reclen:]
-			if name == "." || name == ".." {
-				continue
-			}
-			out = append(out, fsys.DirEntry{Name: name, Ino: ino, Type: uint32(typ) << 12})
-		}
-	}
+	return dirfs.ReadDirents(dirfd, p)
 }
 
 func readNames(dirfd int, p string) ([]string, error) {

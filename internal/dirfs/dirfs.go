@@ -207,9 +207,26 @@ func (f *FS) ReadDir(dir uint64) ([]fsys.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := unix.Openat(f.rootFd, rel(p), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	out, err := ReadDirents(f.rootFd, rel(p))
 	if err != nil {
 		return nil, mapErr(err)
+	}
+	f.mu.Lock()
+	for _, e := range out {
+		if _, ok := f.paths[e.Ino]; !ok {
+			f.paths[e.Ino] = path.Join(p, e.Name)
+		}
+	}
+	f.mu.Unlock()
+	return out, nil
+}
+
+// ReadDirents lists directory p (relative to dirfd, not following a final
+// symlink) with getdents64, without "." and "..". Errors are raw errnos.
+func ReadDirents(dirfd int, p string) ([]fsys.DirEntry, error) {
+	fd, err := unix.Openat(dirfd, p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
 	}
 	defer unix.Close(fd)
 	var out []fsys.DirEntry
@@ -220,7 +237,7 @@ func (f *FS) ReadDir(dir uint64) ([]fsys.DirEntry, error) {
 			return nil, err
 		}
 		if n <= 0 {
-			break
+			return out, nil
 		}
 		b := buf[:n]
 		for len(b) > 0 {
@@ -243,14 +260,6 @@ func (f *FS) ReadDir(dir uint64) ([]fsys.DirEntry, error) {
 			out = append(out, fsys.DirEntry{Name: name, Ino: ino, Type: dtToMode(typ)})
 		}
 	}
-	f.mu.Lock()
-	for _, e := range out {
-		if _, ok := f.paths[e.Ino]; !ok {
-			f.paths[e.Ino] = path.Join(p, e.Name)
-		}
-	}
-	f.mu.Unlock()
-	return out, nil
 }
 
 func le64(b []byte) uint64 {
