@@ -13,6 +13,7 @@ require (
 	github.com/schollz/progressbar/v3 v3.14.6
 	github.com/spf13/cobra v1.8.1
 	github.com/ulikunitz/xz v0.5.15
+	golang.org/x/net v0.43.0
 	golang.org/x/sys v0.43.0
 	golang.org/x/term v0.34.0
 )
@@ -32,6 +33,5 @@ require (
 	github.com/sirupsen/logrus v1.9.4 // indirect
 	github.com/spf13/pflag v1.0.5 // indirect
 	github.com/u-root/uio v0.0.0-20230220225925-ffce2a382923 // indirect
-	golang.org/x/net v0.43.0 // indirect
 	golang.org/x/sync v0.10.0 // indirect
 )

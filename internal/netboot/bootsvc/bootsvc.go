@@ -81,7 +81,7 @@ func Start(cfg Config) (s *Services, err error) {
 		if err != nil {
 			return s, err
 		}
-		conn, err := net.ListenPacket("udp4", c.Listen)
+		conn, err := tftp.Listen(c.Listen)
 		if err != nil {
 			return s, fmt.Errorf("tftp: %w", err)
 		}

@@ -209,7 +209,7 @@ func start(t *testing.T, tab *netboot.Table, view fsys.FS, mode dhcp.Mode, nfs n
 	go func() {
 		defer wg.Done()
 		netboottest.InNS(ns, func() error {
-			conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 69})
+			conn, err := tftp.Listen("192.0.2.1:69")
 			tftpUp <- err
 			if err != nil {
 				return err

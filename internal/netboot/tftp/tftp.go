@@ -30,6 +30,7 @@ import (
 
 	ptftp "github.com/pin/tftp/v3"
 	"github.com/vmroot/vmroot/internal/netboot"
+	"golang.org/x/net/ipv4"
 )
 
 // Config configures a Server.
@@ -109,6 +110,26 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.srv.SetHook(hook{s.log})
 	return s, nil
+}
+
+// Listen opens a UDP socket on addr ("192.0.2.1:69") for Serve. It turns on
+// per-packet destination and interface info before returning: the kernel
+// only attaches it to datagrams queued after that, and a request without it
+// is held to 512-byte blocks.
+func Listen(addr string) (*net.UDPConn, error) {
+	ua, err := net.ResolveUDPAddr("udp4", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenUDP("udp4", ua)
+	if err != nil {
+		return nil, err
+	}
+	if err := ipv4.NewPacketConn(conn).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("tftp: %s: %w", addr, err)
+	}
+	return conn, nil
 }
 
 // Serve answers requests arriving on conn until Shutdown. Each transfer

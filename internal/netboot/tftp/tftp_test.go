@@ -37,7 +37,7 @@ func start(t *testing.T, tab *netboot.Table, view netboot.ViewFunc) (string, *Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	conn, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,10 @@ func TestTFTPOptionNegotiation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	conn, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	go s2.Serve(conn)
 	defer func() { s2.Shutdown(); conn.Close() }()
 	_, p2, _ := net.SplitHostPort(conn.LocalAddr().String())
