@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,9 +74,7 @@ func init() {
 			bar := progressBar(im.Size(), "converting")
 			switch kind {
 			case "raw":
-				if err = extractTo(src, im.Size(), out, bar); err == nil {
-					err = os.Chmod(out, 0o644) // extractTo leaves CreateTemp's 0600
-				}
+				err = extractTo(src, im.Size(), out, 0o644, bar)
 			case "qcow2":
 				qopts := qcow2.Options{Workers: extractWorkers}
 				if bar != nil {

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/vmroot/vmroot/internal/atomicfile"
 	"github.com/vmroot/vmroot/internal/image"
 	"github.com/vmroot/vmroot/vmdk"
 )
@@ -58,7 +58,8 @@ func init() {
 				return err
 			}
 			defer src.Close()
-			if err := extractTo(src, size, out, progressBar(size, "extracting")); err != nil {
+			// Private: the filesystem may hold the appliance's secrets (/etc/shadow).
+			if err := extractTo(src, size, out, 0o600, progressBar(size, "extracting")); err != nil {
 				return fmt.Errorf("%s -> %s: %w", what, out, err)
 			}
 			return nil
@@ -81,19 +82,13 @@ const (
 // Chunks are read by several goroutines, since reads of sparse or
 // compressed extents cost CPU and flat extents benefit from readahead depth.
 // If r can tell where its data is, only that is read.
-func extractTo(r io.ReaderAt, size int64, out string, bar *progressbar.ProgressBar) error {
+func extractTo(r io.ReaderAt, size int64, out string, perm os.FileMode, bar *progressbar.ProgressBar) error {
 	ranger, _ := r.(vmdk.DataRanger)
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+	tmp, err := atomicfile.Create(out, perm)
 	if err != nil {
 		return err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Abort()
 	var next atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
@@ -154,12 +149,5 @@ func extractTo(r io.ReaderAt, size int64, out string, bar *progressbar.ProgressB
 	if err := tmp.Truncate(size); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return err
-	}
-	ok = true
-	return nil
+	return tmp.Commit()
 }

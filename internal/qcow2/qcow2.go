@@ -15,11 +15,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
 
+	"github.com/vmroot/vmroot/internal/atomicfile"
 	"github.com/vmroot/vmroot/vmdk"
 )
 
@@ -45,31 +45,15 @@ func Write(dst string, r io.ReaderAt, size int64, opts Options) error {
 	if size <= 0 {
 		return fmt.Errorf("%s: cannot write a qcow2 image of %d bytes", dst, size)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	tmp, err := atomicfile.Create(dst, 0o644)
 	if err != nil {
 		return err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := fill(tmp, r, size, opts); err != nil {
+	defer tmp.Abort()
+	if err := fill(tmp.File, r, size, opts); err != nil {
 		return fmt.Errorf("%s: %w", dst, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return err
-	}
-	ok = true
-	return nil
+	return tmp.Commit()
 }
 
 func fill(f *os.File, r io.ReaderAt, size int64, opts Options) error {
