@@ -136,7 +136,7 @@ udhcpc -i eth0 -n -q -t 5 -T 2 -s /usr/share/udhcpc/default.script
 IP=$(cat /tmp/ip)
 ip addr add $IP/24 dev eth0
 for x in $(cat /proc/cmdline); do case "$x" in nfsroot=*) NFSROOT="${x#nfsroot=}";; esac; done
-SRV_PATH="${NFSROOT%%,*}"; OPTS="${NFSROOT#*,},nolock,addr=${SRV_PATH%%:*}"
+SRV_PATH="${NFSROOT%%,*}"; OPTS="${NFSROOT#*,},addr=${SRV_PATH%%:*}"
 echo "INITRAMFS: mount -t nfs -o $OPTS $SRV_PATH"
 mount -t nfs -o "$OPTS" "$SRV_PATH" /newroot || { echo "INITRAMFS: nfs mount failed"; poweroff -f; }
 mount --move /dev /newroot/dev; umount /sys /proc
@@ -282,7 +282,7 @@ func TestPXEBootThroughPxelinuxAndIPXE(t *testing.T) {
 			t.Errorf("%s: no marker; console tail:\n%s\nservice log:\n%s", c.mac, tail(out, 40), strings.Join(s.log.Lines(), "\n"))
 			continue
 		}
-		want := "root=/dev/nfs nfsroot=192.0.2.1:/vmroot,vers=3,tcp ip=dhcp rw console=ttyS0 panic=-1"
+		want := "root=/dev/nfs nfsroot=192.0.2.1:/vmroot,vers=3,tcp,nolock ip=dhcp boot=nfs rw console=ttyS0 panic=-1"
 		if m[1] != c.ip || !strings.Contains(m[2], want) {
 			t.Errorf("%s: guest says ip=%s cmdline=%s; want ip=%s and %q", c.mac, m[1], m[2], c.ip, want)
 		}
