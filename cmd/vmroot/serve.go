@@ -299,9 +299,7 @@ func startBoot(cfg *config.Config, b server.Bound, lowers []fsys.FS, diffs *host
 	if s.HTTPAddr != "" {
 		log.Info("http serving", "addr", s.HTTPAddr, "base_url", cfg.HTTP.BaseURL)
 	}
-	if d := cfg.DHCP; d != nil {
-		log.Info("dhcp serving", "mode", d.Mode, "interface", d.Interface, "server", d.Server.String())
-	}
+	// DHCP logs its own line (interface, server address) when it starts.
 	log.Info("boot services", "hosts", len(tab.Hosts()), "nfsroot", bc.NFS.Addr.String())
 	return s, nil
 }
