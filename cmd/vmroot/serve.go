@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"syscall"
 	"time"
@@ -119,6 +120,14 @@ func serverHosts(cfg *config.Config) ([]server.Host, server.Unknown, error) {
 }
 
 func runServe(c *cobra.Command, cfg *config.Config, log *slog.Logger) error {
+	// Boot service settings are checked before anything starts.
+	var bc *bootsvc.Config
+	if cfg.BootServices() {
+		var err error
+		if bc, err = bootConfig(cfg, log); err != nil {
+			return err
+		}
+	}
 	var ls []*layer
 	defer func() {
 		for _, l := range ls {
@@ -166,9 +175,9 @@ func runServe(c *cobra.Command, cfg *config.Config, log *slog.Logger) error {
 	}
 	var boot *bootsvc.Services
 	var diffs *hostDiffs
-	if cfg.BootServices() {
+	if bc != nil {
 		diffs = newHostDiffs(cfg)
-		if boot, err = startBoot(cfg, bound, lowers, diffs, log); err != nil {
+		if boot, err = startBoot(bc, cfg, bound, lowers, diffs, log); err != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			srv.Shutdown(ctx)
@@ -196,6 +205,9 @@ func runServe(c *cobra.Command, cfg *config.Config, log *slog.Logger) error {
 				log.Error("reload failed; keeping the old host table", "err", err)
 			} else {
 				log.Info("host table reloaded", "hosts", len(nc.Hosts))
+				if servicesChanged(cfg, nc) {
+					log.Warn("[nfs], [tftp], [http] or [dhcp] settings changed: they take effect after a restart")
+				}
 			}
 			continue
 		}
@@ -261,14 +273,14 @@ func nfsServer(cfg *config.Config, b server.Bound) netboot.NFSServer {
 	return n
 }
 
-// startBoot starts the boot services of cfg beside the NFS server bound
-// at b. Each host's kernel and initrd are read from its own view.
-func startBoot(cfg *config.Config, b server.Bound, lowers []fsys.FS, diffs *hostDiffs, log *slog.Logger) (*bootsvc.Services, error) {
+// bootConfig is the boot services' configuration from cfg, all but the
+// NFS server's ports and the views.
+func bootConfig(cfg *config.Config, log *slog.Logger) (*bootsvc.Config, error) {
 	tab, err := cfg.Table()
 	if err != nil {
 		return nil, err
 	}
-	bc := bootsvc.Config{Table: tab, NFS: nfsServer(cfg, b), View: bootsvc.DiffViews(lowers, diffs.of), Logger: log}
+	bc := &bootsvc.Config{Table: tab, Logger: log}
 	if t := cfg.TFTP; t != nil {
 		static, err := tftp.FindStatic(t.BootDirs, []string{"pxelinux.0", "ldlinux.c32"})
 		if err != nil {
@@ -289,7 +301,14 @@ func startBoot(cfg *config.Config, b server.Bound, lowers []fsys.FS, diffs *host
 			bc.DHCP.HTTPBase = cfg.HTTP.BaseURL
 		}
 	}
-	s, err := bootsvc.Start(bc)
+	return bc, nil
+}
+
+// startBoot starts the boot services beside the NFS server bound at b.
+// Each host's kernel and initrd are read from its own view.
+func startBoot(bc *bootsvc.Config, cfg *config.Config, b server.Bound, lowers []fsys.FS, diffs *hostDiffs, log *slog.Logger) (*bootsvc.Services, error) {
+	bc.NFS, bc.View = nfsServer(cfg, b), bootsvc.DiffViews(lowers, diffs.of)
+	s, err := bootsvc.Start(*bc)
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +319,7 @@ func startBoot(cfg *config.Config, b server.Bound, lowers []fsys.FS, diffs *host
 		log.Info("http serving", "addr", s.HTTPAddr, "base_url", cfg.HTTP.BaseURL)
 	}
 	// DHCP logs its own line (interface, server address) when it starts.
-	log.Info("boot services", "hosts", len(tab.Hosts()), "nfsroot", bc.NFS.Addr.String())
+	log.Info("boot services", "hosts", len(bc.Table.Hosts()), "nfsroot", bc.NFS.Addr.String())
 	return s, nil
 }
 
@@ -321,4 +340,12 @@ func reloadBoot(s *bootsvc.Services, diffs *hostDiffs, nc *config.Config) error 
 		return err
 	}
 	return nil
+}
+
+// servicesChanged reports whether a reload changed what only a restart
+// applies: listeners, boot service sections, the advertised address.
+func servicesChanged(a, b *config.Config) bool {
+	return !reflect.DeepEqual(a.TFTP, b.TFTP) || !reflect.DeepEqual(a.HTTP, b.HTTP) || !reflect.DeepEqual(a.DHCP, b.DHCP) ||
+		a.Advertise != b.Advertise || a.Port != b.Port || a.PortmapPort != b.PortmapPort || a.UDP != b.UDP ||
+		!reflect.DeepEqual(a.Listen, b.Listen)
 }

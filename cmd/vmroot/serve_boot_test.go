@@ -176,6 +176,11 @@ boot = "pxelinux"
 	write("[[host]]\nname = \"web2\"\nmac = \"52:54:00:12:34:02\"\n")
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitLog(`msg="host table reloaded" hosts=2`)
+	for _, l := range logged {
+		if strings.Contains(l, "take effect after a restart") {
+			t.Errorf("host-only reload warned: %s", l)
+		}
+	}
 	if b, err := tftpGet(t, tftpPort, "pxelinux.cfg/01-52-54-00-12-34-02"); err != nil || !strings.Contains(string(b), "nfsroot=127.0.0.1:/vmroot,vers=3,tcp,nolock") {
 		t.Errorf("web2's config after SIGHUP: %v\n%s", err, b)
 	}
@@ -194,4 +199,15 @@ boot = "pxelinux"
 		c.Close()
 		t.Error("HTTP still served after SIGTERM")
 	}
+	// Boot files missing from boot_dirs: one error naming the file and section.
+	os.WriteFile(cfgPath, bytes.Replace(mustRead(t, cfgPath), []byte(`boot_dirs = ["pxe"]`), []byte(`boot_dirs = ["nowhere"]`), 1), 0o644)
+	fails(t, "vmroot.toml: [tftp] boot_dirs: tftp: pxelinux.0 not found in "+filepath.Join(dir, "nowhere"), "serve", "--config", cfgPath)
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

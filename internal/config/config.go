@@ -50,9 +50,10 @@
 //	boot = "ipxe"                # or "pxelinux" (what an iPXE client is given)
 //
 // A section [tftp], [http] or [dhcp] turns its service on; "enabled =
-// false" in it turns it off again. A host needs an ip or a mac: a host
-// with a mac and no ip is recognised over NFS by the MAC of the peer (a
-// directly attached client whose address another DHCP server leased).
+// false" in it turns it off again. A host needs an ip or a mac: over NFS
+// a peer is recognised by its address, else by its MAC on a directly
+// attached link (so a host listed by mac alone may take any address
+// another DHCP server leases it); only hosts with a mac are netbooted.
 // Every host mounts the one export. advertise defaults to the [dhcp]
 // server, else the first [nfs] listen address that is not a wildcard; a
 // boot service needs one.

@@ -244,3 +244,31 @@ var netbootErrors = []struct{ name, text, want string }{
 	{"boot", "image = \"a\"\n[[host]]\nname = \"a\"\nip = [\"10.0.0.1\"]\nboot = \"efi\"\n", "f.toml:5: host[1].boot: \"efi\""},
 	{"unknown host key", "image = \"a\"\n[[host]]\nname = \"a\"\nip = [\"10.0.0.1\"]\nexport = \"/a\"\n", "f.toml:5: host.export: unknown key"},
 }
+
+// TestREADMEExample: the vmroot.toml in the README parses and means what
+// it says.
+func TestREADMEExample(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```toml\n")
+	text, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("no toml example in README.md")
+	}
+	old := InterfaceAddr
+	t.Cleanup(func() { InterfaceAddr = old })
+	InterfaceAddr = func(string) (netip.Addr, error) { return netip.MustParseAddr("192.0.2.1"), nil }
+	c, err := Parse("/etc/vmroot/vmroot.toml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := c.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tab.Hosts()) != 2 || c.DHCP.Mode != "full" || c.HTTP.BaseURL != "http://192.0.2.1:8080" || c.Advertise.String() != "192.0.2.1" {
+		t.Errorf("README example: %+v", c)
+	}
+}
