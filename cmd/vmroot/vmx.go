@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	vconfig "github.com/vmroot/vmroot/internal/config"
 	"github.com/vmroot/vmroot/internal/netboot"
 	"github.com/vmroot/vmroot/internal/netboot/vmx"
 )
@@ -17,7 +18,7 @@ func init() {
 		Use:   "vmx [-c vmroot.toml] [--nic vmxnet3|e1000|e1000e] [--rom-dir DIR] [--format vmx|terraform|both] HOST",
 		Short: "Print the .vmx settings that boot HOST through iPXE with a static address",
 		Long: `Print what a VMware VM needs to boot HOST (a [[host]] of vmroot.toml,
-by name or MAC) from vmroot with a static address and no DHCP: iPXE's
+the file "vmroot serve" reads, by name or MAC) from vmroot with a static address and no DHCP: iPXE's
 guestinfo.ipxe.* settings (a scriptlet that chains to the host's iPXE
 script over HTTP, the address, netmask, gateway and DNS server) and the
 lines that replace the NIC's boot ROM with an iPXE ROM built with
@@ -30,20 +31,27 @@ VMWARE_SETTINGS, as .vmx lines and as a Terraform extra_config block.`,
 			if _, ok := vmx.NICs[nic]; !ok {
 				return usageError{fmt.Errorf("--nic %q: want vmxnet3, e1000 or e1000e", nic)}
 			}
-			cfg, err := netboot.LoadConfig(config)
+			cfg, err := vconfig.Load(config)
 			if err != nil {
 				return err
 			}
-			h := cfg.Table.ByName(args[0])
+			tab, err := cfg.Table()
+			if err != nil {
+				return err
+			}
+			h := tab.ByName(args[0])
 			if h == nil {
 				if mac, err := netboot.ParseMAC(args[0]); err == nil {
-					h = cfg.Table.ByMAC(mac)
+					h = tab.ByMAC(mac)
 				}
 			}
 			if h == nil {
 				return fmt.Errorf("%s: no host %q", config, args[0])
 			}
-			o := vmx.Options{NIC: nic, ROMDir: romDir, Ethernet: ethernet, HTTPBase: cfg.HTTPBase()}
+			if cfg.HTTP == nil {
+				return fmt.Errorf("%s: no [http] section: the VM's iPXE fetches its script over HTTP", config)
+			}
+			o := vmx.Options{NIC: nic, ROMDir: romDir, Ethernet: ethernet, HTTPBase: cfg.HTTP.BaseURL}
 			out := c.OutOrStdout()
 			if format != "terraform" {
 				s, err := vmx.VMXLines(h, o)
@@ -65,7 +73,7 @@ VMWARE_SETTINGS, as .vmx lines and as a Terraform extra_config block.`,
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&config, "config", "c", "vmroot.toml", "configuration file with the [netboot] section and [[host]] table")
+	c.Flags().StringVarP(&config, "config", "c", "vmroot.toml", "configuration file (its [http] section and [[host]] table are used)")
 	c.Flags().StringVar(&nic, "nic", "vmxnet3", "virtual NIC model: vmxnet3, e1000 or e1000e")
 	c.Flags().StringVar(&romDir, "rom-dir", "/vmfs/volumes/datastore1/ipxe", "directory of the iPXE ROM images as the ESXi host sees it")
 	c.Flags().IntVar(&ethernet, "ethernet", 0, "N of the VM's ethernetN adapter")

@@ -8,17 +8,20 @@ import (
 )
 
 const vmxTOML = `
-[nfs]
-port = 2049   # another section: not the netboot reader's business
+image = "appliance.vmdk"   # not opened by vmx
 
-[netboot]
-server = "192.0.2.1"
-http_port = 8080
+[nfs]
+port = 2049
+advertise = "192.0.2.1"
+
+[http]
+listen = "192.0.2.1:8080"
 
 [[host]]
 name = "web1"
 mac = "00:50:56:00:00:01"
-ip = "192.0.2.11/24"
+ip = ["192.0.2.11"]
+prefix = 24
 gateway = "192.0.2.1"
 dns = ["192.0.2.53", "192.0.2.54"]
 
@@ -57,5 +60,8 @@ func TestVMXCommand(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "bad.toml")
 	os.WriteFile(bad, []byte(strings.Replace(vmxTOML, "gateway =", "gatway =", 1)), 0o644)
-	fails(t, "gatway", "vmx", "-c", bad, "web1")
+	fails(t, "bad.toml:16: host.gatway: unknown key", "vmx", "-c", bad, "web1")
+	noHTTP := filepath.Join(t.TempDir(), "nohttp.toml")
+	os.WriteFile(noHTTP, []byte(strings.Replace(vmxTOML, "[http]\n", "[http]\nenabled = false\n", 1)), 0o644)
+	fails(t, "no [http] section", "vmx", "-c", noHTTP, "web1")
 }

@@ -1,4 +1,5 @@
-// Package config reads vmroot's server configuration, a TOML file:
+// Package config reads vmroot's configuration, one TOML file for the NFS
+// server and the boot services:
 //
 //	image = "appliance.vmdk"     # base image (required)
 //	partition = 2                # default: the only Linux partition
@@ -11,24 +12,54 @@
 //	port = 2049                  # NFS and MOUNT
 //	portmap_port = 111           # 0: try 111, go without when busy; -1: off
 //	udp = true                   # MOUNT and portmap over UDP too
+//	advertise = "192.0.2.1"      # server address in nfsroot= (see below)
 //
 //	[unknown_hosts]
 //	policy = "refuse"            # or "throwaway", "persistent"
 //	dir = "/srv/diffs/unknown"   # per-address diffs for the other policies
 //	squash = "root_squash"
 //
+//	[tftp]                       # pxelinux.0, per-MAC configs, kernels
+//	listen = "192.0.2.1:69"
+//	boot_dirs = ["/usr/lib/PXELINUX", "/usr/lib/syslinux/modules/bios"]
+//	max_block_size = 0           # 0: the interface MTU decides
+//
+//	[http]                       # iPXE scripts, kernels
+//	listen = "192.0.2.1:8080"
+//	base_url = ""                # default: http://LISTEN
+//
+//	[dhcp]
+//	mode = "proxy"               # or "full": leases the hosts' static ip
+//	interface = "tap0"           # the boot link (required)
+//	server = "192.0.2.1"         # default: the interface's first IPv4 address
+//
 //	[[host]]
 //	name = "web1"
-//	mac = "52:54:00:12:34:56"
-//	ip = ["10.0.0.11"]
+//	mac = "52:54:00:12:34:56"    # boot services and NFS identity
+//	ip = ["10.0.0.11"]           # NFS identity; the first IPv4 is the static address
 //	diff = "/srv/diffs/web1"     # default: STATE_DIR/hosts/NAME
 //	squash = "root_squash"       # or no_root_squash, all_squash
 //	anonuid = 65534
 //	anongid = 65534
+//	prefix = 24                  # netmask of the static address
+//	gateway = "10.0.0.254"
+//	dns = ["10.0.0.53"]
+//	kernel = ""                  # path in the host's view; default found automatically
+//	initrd = ""                  # likewise; "none": boot without one
+//	args = "console=ttyS0"       # appended to the generated kernel arguments
+//	boot = "ipxe"                # or "pxelinux" (what an iPXE client is given)
+//
+// A section [tftp], [http] or [dhcp] turns its service on; "enabled =
+// false" in it turns it off again. A host needs an ip or a mac: over NFS
+// a peer is recognised by its address, else by its MAC on a directly
+// attached link (so a host listed by mac alone may take any address
+// another DHCP server leases it); only hosts with a mac are netbooted.
+// Every host mounts the one export. advertise defaults to the [dhcp]
+// server, else the first [nfs] listen address that is not a wildcard; a
+// boot service needs one.
 //
 // Relative paths are taken from the file's directory. Unknown keys are
-// errors, and every error names the file, the line and the key. New
-// sections (netboot services) are added as fields of File.
+// errors, and every error names the file, the line and the key.
 package config
 
 import (
@@ -42,6 +73,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/vmroot/vmroot/internal/netboot"
 )
 
 // File is the configuration as written.
@@ -53,7 +85,33 @@ type File struct {
 	StateDir  string       `toml:"state_dir"`
 	NFS       NFS          `toml:"nfs"`
 	Unknown   UnknownHosts `toml:"unknown_hosts"`
+	TFTP      *TFTPSection `toml:"tftp"`
+	HTTP      *HTTPSection `toml:"http"`
+	DHCP      *DHCPSection `toml:"dhcp"`
 	Hosts     []HostEntry  `toml:"host"`
+}
+
+// TFTPSection is the [tftp] section.
+type TFTPSection struct {
+	Enabled      *bool    `toml:"enabled"`
+	Listen       string   `toml:"listen"`
+	BootDirs     []string `toml:"boot_dirs"`
+	MaxBlockSize int      `toml:"max_block_size"`
+}
+
+// HTTPSection is the [http] section.
+type HTTPSection struct {
+	Enabled *bool  `toml:"enabled"`
+	Listen  string `toml:"listen"`
+	BaseURL string `toml:"base_url"`
+}
+
+// DHCPSection is the [dhcp] section.
+type DHCPSection struct {
+	Enabled   *bool  `toml:"enabled"`
+	Mode      string `toml:"mode"`
+	Interface string `toml:"interface"`
+	Server    string `toml:"server"`
 }
 
 // NFS is the [nfs] section.
@@ -62,6 +120,7 @@ type NFS struct {
 	Port        *int     `toml:"port"`
 	PortmapPort *int     `toml:"portmap_port"`
 	UDP         *bool    `toml:"udp"`
+	Advertise   string   `toml:"advertise"`
 }
 
 // UnknownHosts is the [unknown_hosts] section.
@@ -82,6 +141,13 @@ type HostEntry struct {
 	Squash  string   `toml:"squash"`
 	AnonUID *int64   `toml:"anonuid"`
 	AnonGID *int64   `toml:"anongid"`
+	Prefix  *int     `toml:"prefix"`
+	Gateway string   `toml:"gateway"`
+	DNS     []string `toml:"dns"`
+	Kernel  string   `toml:"kernel"`
+	Initrd  string   `toml:"initrd"`
+	Args    string   `toml:"args"`
+	Boot    string   `toml:"boot"`
 }
 
 // Config is a checked configuration with defaults filled in.
@@ -96,9 +162,38 @@ type Config struct {
 	Port        int
 	PortmapPort int
 	UDP         bool
-	Unknown     Unknown
-	Hosts       []Host
+	// Advertise is the server address written into nfsroot=; invalid
+	// when no boot service is on and none was given.
+	Advertise netip.Addr
+	Unknown   Unknown
+	TFTP      *TFTP // nil: off
+	HTTP      *HTTP // nil: off
+	DHCP      *DHCP // nil: off
+	Hosts     []Host
 }
+
+// TFTP is an enabled [tftp] section.
+type TFTP struct {
+	Listen       string
+	BootDirs     []string
+	MaxBlockSize int
+}
+
+// HTTP is an enabled [http] section.
+type HTTP struct {
+	Listen  string
+	BaseURL string // never empty, no trailing slash
+}
+
+// DHCP is an enabled [dhcp] section.
+type DHCP struct {
+	Mode      string // "proxy" or "full"
+	Interface string
+	Server    netip.Addr
+}
+
+// BootServices reports whether any of TFTP, HTTP and DHCP is on.
+func (c *Config) BootServices() bool { return c.TFTP != nil || c.HTTP != nil || c.DHCP != nil }
 
 // Unknown is the policy for hosts not listed.
 type Unknown struct {
@@ -116,6 +211,13 @@ type Host struct {
 	Diff             string
 	Squash           string
 	AnonUID, AnonGID uint32
+	// Boot settings (see netboot.Host).
+	Prefix         int // 24 when not given
+	Gateway        netip.Addr
+	DNS            []netip.Addr
+	Kernel, Initrd string
+	Args           string
+	Boot           string
 }
 
 // Defaults.
@@ -123,6 +225,8 @@ const (
 	DefaultExport   = "/vmroot"
 	DefaultStateDir = "/var/lib/vmroot"
 	DefaultPort     = 2049
+	DefaultTFTP     = ":69"
+	DefaultHTTP     = ":8080"
 	anon            = 65534
 )
 
@@ -389,6 +493,9 @@ func (p *parser) check(f *File) (*Config, error) {
 	if c.Unknown.AnonGID, err = p.id(toml.Key{"unknown_hosts", "anongid"}, u.AnonGID); err != nil {
 		return nil, err
 	}
+	if err := p.services(f, c); err != nil {
+		return nil, err
+	}
 	names, ips, macs := map[string]int{}, map[netip.Addr]int{}, map[string]int{}
 	for i, h := range f.Hosts {
 		if h.Name == "" {
@@ -403,16 +510,16 @@ func (p *parser) check(f *File) (*Config, error) {
 		names[h.Name] = i
 		hc := Host{Name: h.Name, Squash: orSquash(h.Squash)}
 		if h.MAC != "" {
-			if hc.MAC, err = net.ParseMAC(h.MAC); err != nil {
-				return nil, p.err(hostKey(i, "mac"), "%q is not a MAC address", h.MAC)
+			if hc.MAC, err = net.ParseMAC(h.MAC); err != nil || len(hc.MAC) != 6 {
+				return nil, p.err(hostKey(i, "mac"), "%q is not an Ethernet MAC address", h.MAC)
 			}
 			if j, dup := macs[hc.MAC.String()]; dup {
 				return nil, p.err(hostKey(i, "mac"), "%s is also the MAC of host %d", hc.MAC, j+1)
 			}
 			macs[hc.MAC.String()] = i
 		}
-		if len(h.IP) == 0 {
-			return nil, p.err(hostKey(i, ""), "host %q has no ip: hosts are recognised by address", h.Name)
+		if len(h.IP) == 0 && hc.MAC == nil {
+			return nil, p.err(hostKey(i, ""), "host %q has no ip and no mac: hosts are recognised by one of them", h.Name)
 		}
 		for _, s := range h.IP {
 			a, err := netip.ParseAddr(s)
@@ -439,7 +546,234 @@ func (p *parser) check(f *File) (*Config, error) {
 		if hc.AnonGID, err = p.id(hostKey(i, "anongid"), h.AnonGID); err != nil {
 			return nil, err
 		}
+		if err := p.bootKeys(i, h, &hc); err != nil {
+			return nil, err
+		}
+		if c.DHCP != nil && c.DHCP.Mode == "full" && hc.MAC != nil && !staticIP(hc).IsValid() {
+			return nil, p.err(hostKey(i, ""), "host %q has no IPv4 ip: [dhcp] mode \"full\" leases only static addresses", h.Name)
+		}
 		c.Hosts = append(c.Hosts, hc)
 	}
+	if c.Advertise, err = p.advertise(f, c); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// staticIP is the address a host is given by full DHCP and in ip=: its
+// first IPv4 one.
+func staticIP(h Host) netip.Addr {
+	for _, a := range h.IPs {
+		if a.Is4() {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
+// on reports whether a section is present and not switched off.
+func on(present bool, enabled *bool) bool { return present && (enabled == nil || *enabled) }
+
+func (p *parser) ipv4(k toml.Key, s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Unmap().Is4() {
+		return netip.Addr{}, p.err(k, "%q is not an IPv4 address", s)
+	}
+	return a.Unmap(), nil
+}
+
+// hostPort checks a listen address "HOST:PORT" (HOST may be empty: all
+// addresses) and reports whether it is a wildcard.
+func (p *parser) hostPort(k toml.Key, s string) (wildcard bool, err error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false, p.err(k, "%q: want ADDRESS:PORT", s)
+	}
+	var n int
+	if _, err := fmt.Sscan(port, &n); err != nil || n < 0 || n > 65535 || fmt.Sprint(n) != port {
+		return false, p.err(k, "%q: bad port", s)
+	}
+	if host == "" {
+		return true, nil
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false, p.err(k, "%q: %q is not an IP address", s, host)
+	}
+	return a.IsUnspecified(), nil
+}
+
+// InterfaceAddr returns the first IPv4 address of a network interface; a
+// variable so tests need no such interface.
+var InterfaceAddr = func(name string) (netip.Addr, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	as, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, a := range as {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap().Is4() {
+				return ip.Unmap(), nil
+			}
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("interface %s has no IPv4 address", name)
+}
+
+// services checks [tftp], [http] and [dhcp].
+func (p *parser) services(f *File, c *Config) error {
+	if t := f.TFTP; t != nil && on(true, t.Enabled) {
+		c.TFTP = &TFTP{Listen: t.Listen, MaxBlockSize: t.MaxBlockSize}
+		if c.TFTP.Listen == "" {
+			c.TFTP.Listen = DefaultTFTP
+		}
+		if _, err := p.hostPort(toml.Key{"tftp", "listen"}, c.TFTP.Listen); err != nil {
+			return err
+		}
+		if t.MaxBlockSize != 0 && (t.MaxBlockSize < 512 || t.MaxBlockSize > 65464) {
+			return p.err(toml.Key{"tftp", "max_block_size"}, "%d: want 0 (the MTU decides) or 512-65464", t.MaxBlockSize)
+		}
+		c.TFTP.BootDirs = []string{"/usr/lib/PXELINUX", "/usr/lib/syslinux/modules/bios"}
+		if t.BootDirs != nil {
+			c.TFTP.BootDirs = nil
+			for _, d := range t.BootDirs {
+				if d == "" {
+					return p.err(toml.Key{"tftp", "boot_dirs"}, "empty path")
+				}
+				c.TFTP.BootDirs = append(c.TFTP.BootDirs, p.abs(d))
+			}
+		}
+	}
+	if h := f.HTTP; h != nil && on(true, h.Enabled) {
+		c.HTTP = &HTTP{Listen: h.Listen, BaseURL: strings.TrimSuffix(h.BaseURL, "/")}
+		if c.HTTP.Listen == "" {
+			c.HTTP.Listen = DefaultHTTP
+		}
+		wild, err := p.hostPort(toml.Key{"http", "listen"}, c.HTTP.Listen)
+		if err != nil {
+			return err
+		}
+		switch {
+		case c.HTTP.BaseURL != "":
+			if !strings.HasPrefix(c.HTTP.BaseURL, "http://") || strings.ContainsAny(c.HTTP.BaseURL, " \n\t\"") {
+				return p.err(toml.Key{"http", "base_url"}, "%q is not an http:// URL", h.BaseURL)
+			}
+		case wild:
+			return p.err(toml.Key{"http", "listen"}, "%q is a wildcard: set base_url, the URL clients reach this service at", c.HTTP.Listen)
+		default:
+			c.HTTP.BaseURL = "http://" + c.HTTP.Listen
+		}
+	}
+	if d := f.DHCP; d != nil && on(true, d.Enabled) {
+		c.DHCP = &DHCP{Mode: d.Mode, Interface: d.Interface}
+		switch d.Mode {
+		case "":
+			c.DHCP.Mode = "proxy"
+		case "proxy", "full":
+		default:
+			return p.err(toml.Key{"dhcp", "mode"}, "%q: want proxy or full", d.Mode)
+		}
+		if d.Interface == "" {
+			return p.err(toml.Key{"dhcp"}, "interface is required: the link to answer on")
+		}
+		if d.Server != "" {
+			a, err := p.ipv4(toml.Key{"dhcp", "server"}, d.Server)
+			if err != nil {
+				return err
+			}
+			c.DHCP.Server = a
+		} else {
+			a, err := InterfaceAddr(d.Interface)
+			if err != nil {
+				return p.err(toml.Key{"dhcp", "interface"}, "no server address given and none found: %v", err)
+			}
+			c.DHCP.Server = a
+		}
+	}
+	return nil
+}
+
+// bootKeys checks a host's boot settings.
+func (p *parser) bootKeys(i int, h HostEntry, hc *Host) error {
+	hc.Prefix = 24
+	if h.Prefix != nil {
+		if *h.Prefix < 1 || *h.Prefix > 30 {
+			return p.err(hostKey(i, "prefix"), "%d: want 1-30", *h.Prefix)
+		}
+		hc.Prefix = *h.Prefix
+	}
+	var err error
+	if h.Gateway != "" {
+		if hc.Gateway, err = p.ipv4(hostKey(i, "gateway"), h.Gateway); err != nil {
+			return err
+		}
+	}
+	for _, d := range h.DNS {
+		a, err := p.ipv4(hostKey(i, "dns"), d)
+		if err != nil {
+			return err
+		}
+		hc.DNS = append(hc.DNS, a)
+	}
+	for _, kv := range []struct{ key, v string }{{"kernel", h.Kernel}, {"initrd", h.Initrd}} {
+		if kv.v == "" || kv.key == "initrd" && kv.v == "none" {
+			continue
+		}
+		if !strings.HasPrefix(kv.v, "/") || strings.ContainsAny(kv.v, " \t\n\r") {
+			return p.err(hostKey(i, kv.key), "%q: want an absolute path in the host's view, without spaces", kv.v)
+		}
+	}
+	hc.Kernel, hc.Initrd = h.Kernel, h.Initrd
+	if strings.ContainsAny(h.Args, "\n\r") {
+		return p.err(hostKey(i, "args"), "kernel arguments are one line")
+	}
+	hc.Args = strings.TrimSpace(h.Args)
+	if h.Boot != "" && h.Boot != "ipxe" && h.Boot != "pxelinux" {
+		return p.err(hostKey(i, "boot"), "%q: want ipxe or pxelinux", h.Boot)
+	}
+	hc.Boot = h.Boot
+	return nil
+}
+
+// advertise picks the address written into nfsroot=.
+func (p *parser) advertise(f *File, c *Config) (netip.Addr, error) {
+	if f.NFS.Advertise != "" {
+		return p.ipv4(toml.Key{"nfs", "advertise"}, f.NFS.Advertise)
+	}
+	if c.DHCP != nil {
+		return c.DHCP.Server, nil
+	}
+	for _, l := range c.Listen {
+		if a := netip.MustParseAddr(l).Unmap(); a.Is4() && !a.IsUnspecified() {
+			return a, nil
+		}
+	}
+	if c.BootServices() {
+		return netip.Addr{}, &Error{File: p.path, Key: "nfs.advertise", Msg: "missing: boot services need the NFS server address clients mount (no [dhcp] server or IPv4 [nfs] listen address to default to)"}
+	}
+	return netip.Addr{}, nil
+}
+
+// Table is the boot services' host table: the hosts with a mac, each
+// mounting the export, with its first IPv4 ip as its static address.
+func (c *Config) Table() (*netboot.Table, error) {
+	var hs []netboot.Host
+	for _, h := range c.Hosts {
+		if h.MAC == nil {
+			continue
+		}
+		hs = append(hs, netboot.Host{
+			Name: h.Name, MAC: h.MAC, IP: staticIP(h), Prefix: h.Prefix, Gateway: h.Gateway, DNS: h.DNS,
+			Export: c.Export, Kernel: h.Kernel, Initrd: h.Initrd, Args: h.Args, Boot: h.Boot,
+		})
+	}
+	t, err := netboot.NewTable(hs)
+	if err != nil {
+		return nil, &Error{File: c.Path, Msg: err.Error()}
+	}
+	return t, nil
 }

@@ -69,12 +69,14 @@ type NFSServer struct {
 	Port, MountPort int
 }
 
-// NFSRootOptions returns the nfsroot= value for h: SERVER:EXPORT,vers=3,tcp
-// plus the ports when they are not the standard ones, or when MountPort is
-// set (a client then needs no portmapper).
+// NFSRootOptions returns the nfsroot= value for h:
+// SERVER:EXPORT,vers=3,tcp,nolock plus the ports when they are not the
+// standard ones, or when MountPort is set (a client then needs no
+// portmapper). nolock because vmroot serves no NLM: a client that tries
+// to lock would hang or fail.
 func (s NFSServer) NFSRootOptions(h *Host) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s:%s,vers=3,tcp", s.Addr, h.Export)
+	fmt.Fprintf(&b, "%s:%s,vers=3,tcp,nolock", s.Addr, h.Export)
 	// Without a portmapper (MountPort set) the kernel needs the NFS port
 	// too: it asks rpcbind for any port not given.
 	if s.Port != 0 && s.Port != 2049 || s.MountPort != 0 {
@@ -95,9 +97,10 @@ func (s NFSServer) nfsPort() int {
 
 // KernelArgs is the kernel command line that boots h with its root on
 // NFS. ipArg is the ip= value: "dhcp" when the kernel or initramfs asks
-// DHCP, or StaticIPArg(h) when there is no DHCP on the link.
+// DHCP, or StaticIPArg(h) when there is no DHCP on the link. boot=nfs
+// makes Debian's stock initramfs-tools mount the root over NFS.
 func (s NFSServer) KernelArgs(h *Host, ipArg string) string {
-	a := "root=/dev/nfs nfsroot=" + s.NFSRootOptions(h) + " ip=" + ipArg + " rw"
+	a := "root=/dev/nfs nfsroot=" + s.NFSRootOptions(h) + " ip=" + ipArg + " boot=nfs rw"
 	if extra := strings.TrimSpace(h.Args); extra != "" {
 		a += " " + extra
 	}

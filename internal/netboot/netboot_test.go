@@ -25,13 +25,13 @@ func TestKernelArgs(t *testing.T) {
 		want string
 	}{
 		{netboot.NFSServer{Addr: netip.MustParseAddr("192.0.2.1")},
-			"root=/dev/nfs nfsroot=192.0.2.1:/hosts/web1,vers=3,tcp ip=dhcp rw console=ttyS0 panic=-1"},
+			"root=/dev/nfs nfsroot=192.0.2.1:/hosts/web1,vers=3,tcp,nolock ip=dhcp boot=nfs rw console=ttyS0 panic=-1"},
 		{netboot.NFSServer{Addr: netip.MustParseAddr("192.0.2.1"), Port: 2049},
-			"root=/dev/nfs nfsroot=192.0.2.1:/hosts/web1,vers=3,tcp ip=dhcp rw console=ttyS0 panic=-1"},
+			"root=/dev/nfs nfsroot=192.0.2.1:/hosts/web1,vers=3,tcp,nolock ip=dhcp boot=nfs rw console=ttyS0 panic=-1"},
 		{netboot.NFSServer{Addr: netip.MustParseAddr("192.0.2.1"), Port: 20490, MountPort: 20490},
-			"root=/dev/nfs nfsroot=192.0.2.1:/hosts/web1,vers=3,tcp,port=20490,mountport=20490,mountproto=tcp ip=dhcp rw console=ttyS0 panic=-1"},
+			"root=/dev/nfs nfsroot=192.0.2.1:/hosts/web1,vers=3,tcp,nolock,port=20490,mountport=20490,mountproto=tcp ip=dhcp boot=nfs rw console=ttyS0 panic=-1"},
 		{netboot.NFSServer{Addr: netip.MustParseAddr("192.0.2.1"), MountPort: 635},
-			"root=/dev/nfs nfsroot=192.0.2.1:/hosts/web1,vers=3,tcp,port=2049,mountport=635,mountproto=tcp ip=dhcp rw console=ttyS0 panic=-1"},
+			"root=/dev/nfs nfsroot=192.0.2.1:/hosts/web1,vers=3,tcp,nolock,port=2049,mountport=635,mountproto=tcp ip=dhcp boot=nfs rw console=ttyS0 panic=-1"},
 	} {
 		if got := c.srv.KernelArgs(h, "dhcp"); got != c.want {
 			t.Errorf("KernelArgs(%+v)\n got %s\nwant %s", c.srv, got, c.want)

@@ -25,7 +25,7 @@ func (m *mountHandler) Mnt(ctx context.Context, c *rpc.Call, p string) mount.Mnt
 		s.log.Info("mount refused: no such export", "host", addr.String(), "path", p)
 		return mount.MntRes{Status: mount.ErrNoEnt}
 	}
-	st, _, err := s.host(addr)
+	st, _, err := s.host(addr, true)
 	if err != nil {
 		s.log.Error("mount failed", "host", addr.String(), "err", err)
 		return mount.MntRes{Status: mount.ErrServerFault}

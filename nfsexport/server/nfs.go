@@ -40,7 +40,7 @@ type req struct {
 func (x *nfsHandler) begin(c *rpc.Call) (*req, nfs3.Stat) {
 	s := x.s
 	addr := c.Peer.Addr().Unmap()
-	st, h, err := s.host(addr)
+	st, h, err := s.host(addr, false)
 	if err != nil {
 		s.log.Error("host union unavailable", "host", addr.String(), "err", err)
 		return nil, nfs3.ErrServerFault

@@ -84,6 +84,9 @@ const DefaultAnon = 65534
 type Host struct {
 	Name  string
 	Addrs []netip.Addr
+	// MAC recognises the host from an address not in Addrs (one another
+	// DHCP server leased) by the peer's MAC on a directly attached link.
+	MAC net.HardwareAddr
 	// Diff is the host's writable directory (created if missing); ""
 	// serves the layers read-only.
 	Diff             string
@@ -113,6 +116,8 @@ type Config struct {
 	// if it is kept.
 	KeyFile string
 	Logger  *slog.Logger
+	// LookupMAC finds a peer's MAC for hosts with a MAC; nil: ARPTable.
+	LookupMAC LookupMAC
 }
 
 // Listen says where to serve.
@@ -147,6 +152,7 @@ type Server struct {
 	drc    *drc
 
 	table atomic.Pointer[hostTable]
+	macs  macCache
 
 	mu     sync.Mutex
 	states map[string]*hostState
@@ -159,6 +165,7 @@ type Server struct {
 
 type hostTable struct {
 	byAddr  map[netip.Addr]*Host
+	byMAC   map[string]*Host
 	hosts   []Host
 	unknown Unknown
 }
@@ -189,6 +196,10 @@ func New(cfg Config) (*Server, error) {
 		states: map[string]*hostState{},
 		mounts: map[mountKey]time.Time{},
 		drc:    newDRC(4096, 2*time.Minute),
+		macs:   macCache{lookup: cfg.LookupMAC},
+	}
+	if s.macs.lookup == nil {
+		s.macs.lookup = ARPTable
 	}
 	var err error
 	if s.key, err = loadKey(cfg.KeyFile); err != nil {
@@ -248,7 +259,7 @@ func loadKey(path string) ([]byte, error) {
 // mounts; a removed host is refused from its next call on. A host whose
 // diff directory changed keeps the old one until the server restarts.
 func (s *Server) SetHosts(hosts []Host, unknown Unknown) error {
-	t := &hostTable{byAddr: map[netip.Addr]*Host{}, unknown: unknown}
+	t := &hostTable{byAddr: map[netip.Addr]*Host{}, byMAC: map[string]*Host{}, unknown: unknown}
 	names := map[string]bool{}
 	t.hosts = append([]Host(nil), hosts...)
 	for i := range t.hosts {
@@ -266,6 +277,12 @@ func (s *Server) SetHosts(hosts []Host, unknown Unknown) error {
 				return fmt.Errorf("server: address %s belongs to hosts %q and %q", a, o.Name, h.Name)
 			}
 			t.byAddr[a] = h
+		}
+		if h.MAC != nil {
+			if o, ok := t.byMAC[macKey(h.MAC)]; ok {
+				return fmt.Errorf("server: MAC %s belongs to hosts %q and %q", h.MAC, o.Name, h.Name)
+			}
+			t.byMAC[macKey(h.MAC)] = h
 		}
 	}
 	s.table.Store(t)
@@ -312,10 +329,17 @@ type hostState struct {
 
 // host finds (opening on first use) the state of the host calling from
 // addr, with its current squash settings; nil when the host is refused.
-func (s *Server) host(addr netip.Addr) (*hostState, *Host, error) {
+// An address no host lists is matched by its MAC (looked up again when
+// atMount, else remembered from earlier calls).
+func (s *Server) host(addr netip.Addr, atMount bool) (*hostState, *Host, error) {
 	addr = addr.Unmap()
 	t := s.table.Load()
 	h, ok := t.byAddr[addr]
+	if !ok && len(t.byMAC) > 0 {
+		if mac := s.macs.get(addr, atMount); mac != nil {
+			h, ok = t.byMAC[macKey(mac)]
+		}
+	}
 	unknown := false
 	if !ok {
 		if t.unknown.Dir == "" {

@@ -49,10 +49,11 @@ type HTTP struct {
 
 // Services are running boot services.
 type Services struct {
-	log  *slog.Logger
-	tftp *tftp.Server
-	http *http.Server
-	dhcp *dhcp.Server
+	log   *slog.Logger
+	tftp  *tftp.Server
+	http  *http.Server
+	httpH *httpboot.Handler
+	dhcp  *dhcp.Server
 	// TFTPAddr and HTTPAddr are the bound addresses (ports resolved).
 	TFTPAddr, HTTPAddr string
 	wg                 sync.WaitGroup
@@ -98,6 +99,7 @@ func Start(cfg Config) (s *Services, err error) {
 		if err != nil {
 			return s, fmt.Errorf("http: %w", err)
 		}
+		s.httpH = h
 		s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		s.HTTPAddr = l.Addr().String()
 		s.wg.Add(1)
@@ -119,6 +121,24 @@ func Start(cfg Config) (s *Services, err error) {
 		go func() { defer s.wg.Done(); ds.Serve(ctx, conns) }()
 	}
 	return s, nil
+}
+
+// SetTable replaces the host table of every service (SIGHUP). It fails,
+// changing nothing, when full-mode DHCP would have a host without a
+// static address.
+func (s *Services) SetTable(t *netboot.Table) error {
+	if s.dhcp != nil {
+		if err := s.dhcp.SetTable(t); err != nil {
+			return err
+		}
+	}
+	if s.tftp != nil {
+		s.tftp.SetTable(t)
+	}
+	if s.httpH != nil {
+		s.httpH.SetTable(t)
+	}
+	return nil
 }
 
 // Close stops every service and waits for them; TFTP transfers in flight
@@ -144,18 +164,22 @@ func (s *Services) Close() error {
 // installed is the one it boots. The diff is read as a plain aufs layer:
 // a file whose data still lives below (a metadata-only copy-up) reads as
 // zeros, so such a kernel is not bootable until rewritten. Views are
-// opened once per host and kept.
+// opened once per host name and diff and kept, so a reloaded host table
+// (new *Host values) reuses them.
 func DiffViews(lowers []fsys.FS, diffOf func(*netboot.Host) string) netboot.ViewFunc {
 	var mu sync.Mutex
-	views := map[*netboot.Host]fsys.FS{}
+	type key struct{ name, diff string }
+	views := map[key]fsys.FS{}
 	return func(h *netboot.Host) (fsys.FS, error) {
+		d := diffOf(h)
+		k := key{h.Name, d}
 		mu.Lock()
 		defer mu.Unlock()
-		if v := views[h]; v != nil {
+		if v := views[k]; v != nil {
 			return v, nil
 		}
 		ls, keep := lowers, true
-		if d := diffOf(h); d != "" {
+		if d != "" {
 			df, err := dirfs.Open(d)
 			switch {
 			case err == nil:
@@ -172,7 +196,7 @@ func DiffViews(lowers []fsys.FS, diffOf func(*netboot.Host) string) netboot.View
 		}
 		v := netboot.OverlayFS(o)
 		if keep {
-			views[h] = v
+			views[k] = v
 		}
 		return v, nil
 	}

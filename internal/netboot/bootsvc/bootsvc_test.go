@@ -103,3 +103,41 @@ func TestStartDHCP(t *testing.T) {
 		t.Errorf("udhcpc: %v\n%s", err, out)
 	}
 }
+
+// SetTable (SIGHUP) gives the running services a new host table; views
+// are kept per host name and diff, not per *Host of one table.
+func TestSetTable(t *testing.T) {
+	one, err := netboot.NewTable([]netboot.Host{*table(t).ByName("web1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := views(t)
+	s, err := Start(Config{Table: one, NFS: netboot.NFSServer{Addr: netip.MustParseAddr("192.0.2.1")}, View: view,
+		HTTP: &HTTP{Listen: "127.0.0.1:0"}, Logger: slog.New(&netboottest.Recorder{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	status := func() int {
+		resp, err := http.Get("http://" + s.HTTPAddr + "/ipxe/52-54-00-12-34-02")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := status(); c != 404 {
+		t.Errorf("host not in the table: %d", c)
+	}
+	if err := s.SetTable(table(t)); err != nil {
+		t.Fatal(err)
+	}
+	if c := status(); c != 200 {
+		t.Errorf("host added by SetTable: %d", c)
+	}
+	a, _ := view(table(t).ByName("web1"))
+	b, _ := view(table(t).ByName("web1"))
+	if a == nil || a != b {
+		t.Error("one host's view opened twice across tables")
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -85,8 +86,9 @@ type Config struct {
 
 // Server is a proxyDHCP or DHCP server.
 type Server struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	table atomic.Pointer[netboot.Table]
+	log   *slog.Logger
 
 	mu    sync.Mutex
 	conns []net.PacketConn
@@ -110,19 +112,29 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LeaseTime <= 0 {
 		cfg.LeaseTime = time.Hour
 	}
-	if cfg.Mode == Full {
-		for _, h := range cfg.Table.Hosts() {
-			if !h.IP.IsValid() {
-				return nil, fmt.Errorf("dhcp: full mode: host %q has no static address", h.Name)
-			}
-		}
-	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
+	if err := s.SetTable(cfg.Table); err != nil {
+		return nil, err
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
 	s.log = s.log.With("service", "dhcp", "mode", cfg.Mode.String())
 	return s, nil
+}
+
+// SetTable replaces the host table; in full mode every host needs a
+// static address, else the old table is kept.
+func (s *Server) SetTable(t *netboot.Table) error {
+	if s.cfg.Mode == Full {
+		for _, h := range t.Hosts() {
+			if !h.IP.IsValid() {
+				return fmt.Errorf("dhcp: full mode: host %q has no static address", h.Name)
+			}
+		}
+	}
+	s.table.Store(t)
+	return nil
 }
 
 // Client describes what a request says about the client.
@@ -185,7 +197,7 @@ func (s *Server) Reply(req *dhcpv4.DHCPv4, port int, peer *net.UDPAddr) (*dhcpv4
 	if len(req.ClientHWAddr) != 6 {
 		return nil, nil, "not an Ethernet client"
 	}
-	host := s.cfg.Table.ByMAC(req.ClientHWAddr)
+	host := s.table.Load().ByMAC(req.ClientHWAddr)
 	if host == nil {
 		return nil, nil, "MAC not in the host table"
 	}

@@ -281,3 +281,27 @@ func TestNewChecks(t *testing.T) {
 		t.Error("served without an interface")
 	}
 }
+
+// SetTable (SIGHUP): a full-mode server refuses a host without an address
+// and keeps answering from its old table; an accepted table is used at
+// the next request.
+func TestSetTable(t *testing.T) {
+	s := server(t, Full, "")
+	noIP, _ := netboot.NewTable([]netboot.Host{{Name: "x", MAC: mac1, Export: "/x"}})
+	if err := s.SetTable(noIP); err == nil {
+		t.Error("full mode accepted a host without an address")
+	}
+	if r, _, _ := s.Reply(discover(t, mac1, pxeBIOS...), ServerPort, nil); r == nil || r.YourIPAddr.String() != "192.0.2.11" {
+		t.Fatalf("old table not kept: %v", r)
+	}
+	other, _ := netboot.NewTable([]netboot.Host{{Name: "y", MAC: mac2, IP: netip.MustParseAddr("192.0.2.99"), Export: "/y"}})
+	if err := s.SetTable(other); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := s.Reply(discover(t, mac1, pxeBIOS...), ServerPort, nil); r != nil {
+		t.Errorf("host removed by SetTable answered: %v", r)
+	}
+	if r, _, _ := s.Reply(discover(t, mac2, pxeBIOS...), ServerPort, nil); r == nil || r.YourIPAddr.String() != "192.0.2.99" {
+		t.Errorf("new table not used: %v", r)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 
 	"github.com/vmroot/vmroot/internal/netboot"
 )
@@ -43,8 +44,9 @@ type Config struct {
 
 // Handler is an http.Handler for the routes above.
 type Handler struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	table atomic.Pointer[netboot.Table]
+	log   *slog.Logger
 }
 
 // New makes a Handler.
@@ -54,12 +56,16 @@ func New(cfg Config) (*Handler, error) {
 	}
 	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
 	h := &Handler{cfg: cfg, log: cfg.Logger}
+	h.table.Store(cfg.Table)
 	if h.log == nil {
 		h.log = slog.Default()
 	}
 	h.log = h.log.With("service", "http")
 	return h, nil
 }
+
+// SetTable replaces the host table.
+func (h *Handler) SetTable(t *netboot.Table) { h.table.Store(t) }
 
 // BootScript is /boot.ipxe: it chains to the script of the NIC iPXE
 // booted from, so one file serves every host.
@@ -186,12 +192,13 @@ func (h *Handler) host(w http.ResponseWriter, r *http.Request, client netip.Addr
 		h.fail(w, r, http.StatusNotFound, "bad MAC in path")
 		return nil, false
 	}
-	host := h.cfg.Table.ByMAC(mac)
+	tab := h.table.Load()
+	host := tab.ByMAC(mac)
 	if host == nil {
 		h.fail(w, r, http.StatusNotFound, "no such host", "mac", mac)
 		return nil, false
 	}
-	if self := h.cfg.Table.ByIP(client); self != nil && self != host {
+	if self := tab.ByIP(client); self != nil && self != host {
 		h.fail(w, r, http.StatusForbidden, "another host's files", "client_host", self.Name, "host", host.Name)
 		return nil, false
 	}

@@ -65,14 +65,14 @@ func TestScripts(t *testing.T) {
 	}
 	resp, b = get(t, "GET", ts.URL+"/ipxe/52-54-00-12-34-01")
 	want := "#!ipxe\n# vmroot: host web1\n" +
-		"kernel " + ts.URL + "/boot/52-54-00-12-34-01/vmlinuz initrd=initrd.img root=/dev/nfs nfsroot=192.0.2.1:/hosts/web1,vers=3,tcp ip=dhcp rw console=ttyS0\n" +
+		"kernel " + ts.URL + "/boot/52-54-00-12-34-01/vmlinuz initrd=initrd.img root=/dev/nfs nfsroot=192.0.2.1:/hosts/web1,vers=3,tcp,nolock ip=dhcp boot=nfs rw console=ttyS0\n" +
 		"initrd --name initrd.img " + ts.URL + "/boot/52-54-00-12-34-01/initrd.img\nboot\n"
 	if resp.StatusCode != 200 || string(b) != want {
 		t.Errorf("ipxe/web1: %d\n%s\nwant\n%s", resp.StatusCode, b, want)
 	}
 	// iPXE's ${mac} form (colons) names the same host; ip=static uses the table's address.
 	resp, b = get(t, "GET", ts.URL+"/ipxe/52:54:00:12:34:01?ip=static")
-	if resp.StatusCode != 200 || !strings.Contains(string(b), " ip=192.0.2.11::192.0.2.1:255.255.255.0:web1::off:192.0.2.53 rw console=ttyS0\n") {
+	if resp.StatusCode != 200 || !strings.Contains(string(b), " ip=192.0.2.11::192.0.2.1:255.255.255.0:web1::off:192.0.2.53 boot=nfs rw console=ttyS0\n") {
 		t.Errorf("ipxe/web1?ip=static: %d\n%s", resp.StatusCode, b)
 	}
 	// A configured base URL is used instead of the Host header.

@@ -4,10 +4,12 @@
 // NIC ROM gets its address and boot file from vmroot's DHCP (full mode, or
 // proxyDHCP beside busybox udhcpd), then either loads pxelinux.0, its
 // per-MAC config, the kernel and initrd over TFTP, or the per-host iPXE
-// script, kernel and initrd over HTTP. The last test goes on to mount the
-// root from "vmroot serve" over NFS: two hosts boot the same root, each
-// writes a file of its own, a second boot sees its earlier write, each
-// host's diff holds only its own change and the image stays untouched.
+// script, kernel and initrd over HTTP. The last two tests run everything
+// (DHCP, TFTP, HTTP and NFS) from one "vmroot serve --config" process
+// and mount the root over NFS: two hosts boot the same root, each writes
+// a file of its own, a second boot sees its earlier write, each host's
+// diff holds only its own change and the image stays untouched; and a
+// host known by MAC only boots beside udhcpd and is recognised by MAC.
 //
 // The tests need root, qemu-system-x86, ipxe-qemu, pxelinux,
 // syslinux-common, busybox-static and a Debian kernel package (fetched
@@ -136,7 +138,7 @@ udhcpc -i eth0 -n -q -t 5 -T 2 -s /usr/share/udhcpc/default.script
 IP=$(cat /tmp/ip)
 ip addr add $IP/24 dev eth0
 for x in $(cat /proc/cmdline); do case "$x" in nfsroot=*) NFSROOT="${x#nfsroot=}";; esac; done
-SRV_PATH="${NFSROOT%%,*}"; OPTS="${NFSROOT#*,},nolock,addr=${SRV_PATH%%:*}"
+SRV_PATH="${NFSROOT%%,*}"; OPTS="${NFSROOT#*,},addr=${SRV_PATH%%:*}"
 echo "INITRAMFS: mount -t nfs -o $OPTS $SRV_PATH"
 mount -t nfs -o "$OPTS" "$SRV_PATH" /newroot || { echo "INITRAMFS: nfs mount failed"; poweroff -f; }
 mount --move /dev /newroot/dev; umount /sys /proc
@@ -282,7 +284,7 @@ func TestPXEBootThroughPxelinuxAndIPXE(t *testing.T) {
 			t.Errorf("%s: no marker; console tail:\n%s\nservice log:\n%s", c.mac, tail(out, 40), strings.Join(s.log.Lines(), "\n"))
 			continue
 		}
-		want := "root=/dev/nfs nfsroot=192.0.2.1:/vmroot,vers=3,tcp ip=dhcp rw console=ttyS0 panic=-1"
+		want := "root=/dev/nfs nfsroot=192.0.2.1:/vmroot,vers=3,tcp,nolock ip=dhcp boot=nfs rw console=ttyS0 panic=-1"
 		if m[1] != c.ip || !strings.Contains(m[2], want) {
 			t.Errorf("%s: guest says ip=%s cmdline=%s; want ip=%s and %q", c.mac, m[1], m[2], c.ip, want)
 		}
@@ -321,34 +323,42 @@ func TestPXEBootBesideUdhcpd(t *testing.T) {
 	}
 }
 
-// The whole chain: PXE from vmroot's DHCP and TFTP (or iPXE over HTTP),
-// then the root mounted from "vmroot serve" over NFS, one diff per host.
+// The whole chain from one "vmroot serve --config" process in the
+// namespace: full-mode DHCP, TFTP (pxelinux) or HTTP (iPXE script), then
+// the root mounted over NFS, one diff per host.
 func TestPXEBootNFSRootFromServe(t *testing.T) {
 	t.Parallel()
 	root := buildRoot(t, true)
-	view := netboottest.Open(t, root)
-	tab, err := netboot.NewTable([]netboot.Host{
-		{Name: "web1", MAC: mustMAC("52:54:00:12:34:11"), IP: netip.MustParseAddr("192.0.2.11"), Export: "/vmroot", Args: "console=ttyS0 panic=-1", Boot: "pxelinux"},
-		{Name: "web2", MAC: mustMAC("52:54:00:12:34:12"), IP: netip.MustParseAddr("192.0.2.12"), Export: "/vmroot", Args: "console=ttyS0 panic=-1"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := start(t, tab, view, dhcp.Full, netboot.NFSServer{Addr: netip.MustParseAddr("192.0.2.1"), Port: 2049, MountPort: 2049})
 	diffs := filepath.Join(t.TempDir(), "diffs")
-	serveNFS(t, s.ns, root, diffs)
+	hosts := ""
+	for _, h := range []struct{ name, mac, ip, boot string }{
+		{"web1", "52:54:00:12:34:11", "192.0.2.11", "pxelinux"},
+		{"web2", "52:54:00:12:34:12", "192.0.2.12", "ipxe"},
+	} {
+		hosts += fmt.Sprintf("[[host]]\nname = %q\nmac = %q\nip = [%q]\ndiff = %q\nsquash = \"no_root_squash\"\nargs = \"console=ttyS0 panic=-1\"\nboot = %q\n",
+			h.name, h.mac, h.ip, filepath.Join(diffs, h.ip), h.boot)
+	}
+	s := serveAll(t, root, diffs, "[dhcp]\nmode = \"full\"\ninterface = \"tap0\"\n", hosts)
 	for i, c := range []struct{ mac, ip string }{
 		{"52:54:00:12:34:11", "192.0.2.11"}, {"52:54:00:12:34:12", "192.0.2.12"}, {"52:54:00:12:34:11", "192.0.2.11"},
 	} {
 		out := s.boot(t, c.mac)
 		if !strings.Contains(out, "NFSROOT-OK ip="+c.ip+" marker=image-content") {
-			t.Fatalf("boot %d (%s): no NFS root; console tail:\n%s", i+1, c.mac, tail(out, 40))
+			t.Fatalf("boot %d (%s): no NFS root; console tail:\n%s\nvmroot serve:\n%s", i+1, c.mac, tail(out, 40), tail(s.out.String(), 40))
 		}
 		if strings.Contains(out, "NFSROOT-WRITE-FAILED") {
 			t.Errorf("boot %d (%s): the guest could not write its root", i+1, c.mac)
 		}
 		if seen := strings.Contains(out, "NFSROOT-SEEN "+c.ip); seen != (i == 2) {
 			t.Errorf("boot %d (%s): saw its earlier write: %v", i+1, c.mac, seen)
+		}
+	}
+	// Both boot paths were taken, from the one process.
+	log := s.out.String()
+	for _, want := range []string{"service=dhcp mode=full", "file=pxelinux.cfg/01-52-54-00-12-34-11", "file=01-52-54-00-12-34-11/vmlinuz",
+		"path=/ipxe/52-54-00-12-34-12", "path=/boot/52-54-00-12-34-12/vmlinuz", "msg=mounted host=web1", "msg=mounted host=web2"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("vmroot serve did not log %q:\n%s", want, tail(log, 60))
 		}
 	}
 	// Each host's changes are in its own diff only; the image is untouched.
@@ -369,15 +379,50 @@ func TestPXEBootNFSRootFromServe(t *testing.T) {
 	}
 }
 
-// serveNFS runs "vmroot serve" on 192.0.2.1:2049 in namespace ns, without
-// portmap, until the test ends.
-func serveNFS(t *testing.T, ns, image, diffs string) {
+// The same from "vmroot serve" as proxyDHCP beside busybox udhcpd: the
+// host is listed by MAC only, its address comes from udhcpd's pool, and
+// the NFS server recognises it by the MAC of the peer (ARP table).
+func TestPXEBootNFSRootProxyMACOnly(t *testing.T) {
+	t.Parallel()
+	root := buildRoot(t, true)
+	diffs := filepath.Join(t.TempDir(), "diffs")
+	web3 := filepath.Join(diffs, "web3")
+	s := serveAll(t, root, diffs, "[dhcp]\nmode = \"proxy\"\ninterface = \"tap0\"\n",
+		fmt.Sprintf("[[host]]\nname = \"web3\"\nmac = \"52:54:00:12:34:13\"\ndiff = %q\nsquash = \"no_root_squash\"\nargs = \"console=ttyS0 panic=-1\"\nboot = \"pxelinux\"\n", web3))
+	netboottest.Udhcpd(t, s.ns, "tap0", "192.0.2.100", "192.0.2.150")
+	out := s.boot(t, "52:54:00:12:34:13")
+	m := regexp.MustCompile(`NFSROOT-OK ip=(192\.0\.2\.1[0-5][0-9]) marker=image-content`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no NFS root from udhcpd's pool; console tail:\n%s\nvmroot serve:\n%s", tail(out, 40), tail(s.out.String(), 40))
+	}
+	if b, err := os.ReadFile(filepath.Join(web3, "root", "written-by-"+m[1])); err != nil || string(b) != "boot of "+m[1]+"\n" {
+		t.Errorf("web3's diff: %q %v\nvmroot serve:\n%s", b, err, tail(s.out.String(), 40))
+	}
+	if log := s.out.String(); !strings.Contains(log, "msg=mounted host=web3") || !strings.Contains(log, "service=dhcp mode=proxy") {
+		t.Errorf("mount by MAC or proxy DHCP not logged:\n%s", tail(log, 60))
+	}
+}
+
+// served is a "vmroot serve" process in a namespace of its own.
+type served struct {
+	services
+	out *syncBuffer
+}
+
+// serveAll runs "vmroot serve --config" with DHCP (the given [dhcp]
+// section), TFTP, HTTP and NFS on 192.0.2.1 inside a new namespace
+// holding tap0, until the test ends. NFS has no portmap: the kernel
+// command line carries the ports.
+func serveAll(t *testing.T, image, diffs, dhcpSection, hosts string) *served {
+	netboottest.NeedRoot(t)
+	if _, err := tftp.FindStatic(tftp.DebianDirs, []string{"pxelinux.0", "ldlinux.c32"}); err != nil {
+		t.Skip(err)
+	}
+	ns, _ := netboottest.NewTapNS(t, "192.0.2.1/24")
 	bin := filepath.Join(t.TempDir(), "vmroot")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/vmroot/vmroot/cmd/vmroot").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v %s", err, out)
 	}
-	// A root filesystem needs no_root_squash: the hosts come from a
-	// configuration file, each with its own diff.
 	cfg := filepath.Join(t.TempDir(), "vmroot.toml")
 	toml := fmt.Sprintf(`image = %q
 export = "/vmroot"
@@ -387,17 +432,17 @@ listen = ["192.0.2.1"]
 port = 2049
 portmap_port = -1
 udp = false
-`, image, filepath.Join(diffs, ".state"))
-	for _, ip := range []string{"192.0.2.11", "192.0.2.12"} {
-		toml += fmt.Sprintf("[[host]]\nname = \"h%s\"\nip = [%q]\ndiff = %q\nsquash = \"no_root_squash\"\n",
-			strings.ReplaceAll(ip, ".", "-"), ip, filepath.Join(diffs, ip))
-	}
+[tftp]
+listen = "192.0.2.1:69"
+[http]
+listen = "192.0.2.1:8080"
+%s%s`, image, filepath.Join(diffs, ".state"), dhcpSection, hosts)
 	if err := os.WriteFile(cfg, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("ip", "netns", "exec", ns, bin, "serve", "--config", cfg)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -415,22 +460,31 @@ udp = false
 			t.Logf("vmroot serve:\n%s", tail(out.String(), 60))
 		}
 	})
-	for i := 0; ; i++ {
-		err := netboottest.InNS(ns, func() error {
-			c, err := net.DialTimeout("tcp4", "192.0.2.1:2049", time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err
-		})
-		if err == nil {
-			return
-		}
+	for i := 0; !strings.Contains(out.String(), `msg="boot services"`); i++ {
 		if i == 100 {
-			t.Fatalf("vmroot serve not listening: %v\n%s", err, out.String())
+			t.Fatalf("vmroot serve did not start its boot services:\n%s", out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	return &served{services{ns: ns, log: &netboottest.Recorder{}}, out}
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func logged(r *netboottest.Recorder, s string) bool {

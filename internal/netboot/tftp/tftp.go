@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	ptftp "github.com/pin/tftp/v3"
@@ -78,9 +79,10 @@ func FindStatic(dirs []string, names []string) (map[string]string, error) {
 
 // Server is a TFTP server for the boot files of a host table.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	srv *ptftp.Server
+	cfg   Config
+	table atomic.Pointer[netboot.Table]
+	log   *slog.Logger
+	srv   *ptftp.Server
 }
 
 // New checks cfg and makes a server.
@@ -94,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
+	s.table.Store(cfg.Table)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -111,6 +114,9 @@ func New(cfg Config) (*Server, error) {
 	s.srv.SetHook(hook{s.log})
 	return s, nil
 }
+
+// SetTable replaces the host table; transfers in flight keep their host.
+func (s *Server) SetTable(t *netboot.Table) { s.table.Store(t) }
 
 // Listen opens a UDP socket on addr ("192.0.2.1:69") for Serve. It turns on
 // per-packet destination and interface info before returning: the kernel
@@ -187,7 +193,7 @@ func (s *Server) Open(name string, client netip.Addr) (io.Reader, int64, func(),
 	}
 	// The client's own host, when its address is in the table, may fetch
 	// only its own files.
-	self := s.cfg.Table.ByIP(client)
+	self := s.table.Load().ByIP(client)
 	hostByMAC := func(m string) (*netboot.Host, error) {
 		rest, ok := strings.CutPrefix(m, "01-")
 		if !ok {
@@ -197,7 +203,7 @@ func (s *Server) Open(name string, client netip.Addr) (io.Reader, int64, func(),
 		if err != nil {
 			return nil, err
 		}
-		h := s.cfg.Table.ByMAC(mac)
+		h := s.table.Load().ByMAC(mac)
 		if h == nil {
 			return nil, fmt.Errorf("no host with MAC %s", mac)
 		}

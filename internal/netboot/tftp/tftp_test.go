@@ -88,13 +88,13 @@ func TestTFTPHPAServesTheVirtualSet(t *testing.T) {
 	got, _ = hpaGet(t, addr, "pxelinux.cfg/01-52-54-00-12-34-01")
 	want := "# vmroot: host web1\nDEFAULT vmroot\nPROMPT 0\nTIMEOUT 0\nLABEL vmroot\n" +
 		"  KERNEL 01-52-54-00-12-34-01/vmlinuz\n  INITRD 01-52-54-00-12-34-01/initrd.img\n" +
-		"  APPEND root=/dev/nfs nfsroot=192.0.2.1:/hosts/web1,vers=3,tcp,port=20490,mountport=20490,mountproto=tcp ip=dhcp rw console=ttyS0\n"
+		"  APPEND root=/dev/nfs nfsroot=192.0.2.1:/hosts/web1,vers=3,tcp,nolock,port=20490,mountport=20490,mountproto=tcp ip=dhcp boot=nfs rw console=ttyS0\n"
 	if string(got) != want {
 		t.Errorf("pxelinux.cfg for web1:\n%s\nwant:\n%s", got, want)
 	}
 	// pxelinux asks with lower-case hex; upper case names the same host.
 	got, _ = hpaGet(t, addr, "pxelinux.cfg/01-52-54-00-12-34-02")
-	if !strings.Contains(string(got), "nfsroot=192.0.2.1:/hosts/web2,vers=3,tcp,port=20490") || strings.Contains(string(got), "console=") {
+	if !strings.Contains(string(got), "nfsroot=192.0.2.1:/hosts/web2,vers=3,tcp,nolock,port=20490") || strings.Contains(string(got), "console=") {
 		t.Errorf("pxelinux.cfg for web2:\n%s", got)
 	}
 	for _, c := range []struct{ name, tag string }{{"web1", "01-52-54-00-12-34-01"}, {"web2", "01-52-54-00-12-34-02"}} {
