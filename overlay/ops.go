@@ -126,9 +126,9 @@ func (o *FS) hasBelow(dir *Node, name string) bool {
 	return false
 }
 
+// created looks up a non-directory just linked into dir.
 func (o *FS) created(dir *Node, name string) (*Node, error) {
-	o.forget(dir, name)
-	dir.dirN.Store(0)
+	o.forgetName(dir, name)
 	return o.lookupLocked(dir, name)
 }
 
@@ -425,7 +425,7 @@ func (o *FS) removeName(dir *Node, name string, n *Node) error {
 	}
 	restore()
 	o.dropName(n, dir, name, host, lower)
-	o.forget(dir, name)
+	o.forgetName(dir, name)
 	return nil
 }
 
