@@ -412,8 +412,8 @@ func (o *FS) removeName(dir *Node, name string, n *Node) error {
 	}
 	host, lower := o.nlinks(n)
 	dp := dir.upath()
-	restore := func() {}
-	if o.hasBelow(dir, name) {
+	// find already looked below for a name with no upper object.
+	if len(f.lowers) > 0 || o.hasBelow(dir, name) {
 		if err := o.whiteout(dir, name); err != nil {
 			return err
 		}
@@ -423,7 +423,6 @@ func (o *FS) removeName(dir *Node, name string, n *Node) error {
 			return err
 		}
 	}
-	restore()
 	o.dropName(n, dir, name, host, lower)
 	o.forgetName(dir, name)
 	return nil
@@ -469,7 +468,7 @@ func (o *FS) removeDir(dir *Node, name string, n *Node) error {
 		return err
 	}
 	dp := dir.upath()
-	if o.hasBelow(dir, name) {
+	if len(f.lowers) > 0 || o.hasBelow(dir, name) {
 		if err := o.whiteout(dir, name); err != nil {
 			return err
 		}
