@@ -438,13 +438,28 @@ func copyExtents(lfs fsys.FS, ino uint64, fd int, exts []fsys.Extent, size int64
 		end := min(e.Off+e.Len, size)
 		off := e.Off
 		if rc != nil {
+			// In steps, each handed to a goroutine that starts its
+			// writeback (which can block on the disk queue), so that the
+			// disk writes while the next step copies and the final fsync
+			// has little left.
+			flush := make(chan [2]int64, 64)
+			done := make(chan struct{})
+			go func() {
+				for r := range flush {
+					unix.SyncFileRange(fd, r[0], r[1], unix.SYNC_FILE_RANGE_WRITE)
+				}
+				close(done)
+			}()
 			for off < end {
-				k, err := rc.CopyRange(ino, fd, off, end-off)
+				k, err := rc.CopyRange(ino, fd, off, min(end-off, flushStep))
 				if err != nil || k == 0 {
 					break // the rest the slow way
 				}
+				flush <- [2]int64{off, k}
 				off += k
 			}
+			close(flush)
+			<-done
 		}
 		if off >= end {
 			continue

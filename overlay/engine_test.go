@@ -501,3 +501,82 @@ func TestCopyUpPaths(t *testing.T) {
 		t.Fatal("lower layer changed")
 	}
 }
+
+// A merged directory's link count (2 + subdirectories) is cached and kept
+// across changes to its non-directories: after each change it must match
+// what a listing counts.
+func TestMergedDirNlinkKept(t *testing.T) {
+	lower := mkLower(t)
+	diff := t.TempDir()
+	o := open(t, diff, lower)
+	a, err := o.Lookup(o.Root(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string) {
+		t.Helper()
+		got, err := o.Getattr(a)
+		if err != nil {
+			t.Fatal(step, err)
+		}
+		ents, err := o.ReadDir(a)
+		if err != nil {
+			t.Fatal(step, err)
+		}
+		want := uint32(2)
+		for _, e := range ents {
+			if e.Mode == fsys.S_IFDIR {
+				want++
+			}
+		}
+		if got.Nlink != want {
+			t.Errorf("%s: nlink %d, listing counts %d", step, got.Nlink, want)
+		}
+	}
+	check("start")
+	_, h, err := o.Create(a, "new", unix.O_WRONLY, 0o644, Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Release()
+	check("create")
+	if err := o.Unlink(a, "f"); err != nil {
+		t.Fatal(err)
+	}
+	check("unlink lower file")
+	if _, err := o.Symlink(a, "ln", "new", Root); err != nil {
+		t.Fatal(err)
+	}
+	check("symlink")
+	g, err := o.Lookup(a, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Link(g, a, "g2"); err != nil {
+		t.Fatal(err)
+	}
+	check("link")
+	if _, err := o.Mkdir(a, "d2", 0o755, Root); err != nil {
+		t.Fatal(err)
+	}
+	check("mkdir")
+	sub, err := o.Lookup(a, "sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Unlink(sub, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Rmdir(a, "sub"); err != nil {
+		t.Fatal(err)
+	}
+	check("rmdir lower dir")
+	if err := o.Rename(a, "d2", o.Root(), "moved", 0); err != nil {
+		t.Fatal(err)
+	}
+	check("rename dir out")
+	if err := o.Rename(a, "new", a, "new2", 0); err != nil {
+		t.Fatal(err)
+	}
+	check("rename file")
+}

@@ -126,9 +126,9 @@ func (o *FS) hasBelow(dir *Node, name string) bool {
 	return false
 }
 
+// created looks up a non-directory just linked into dir.
 func (o *FS) created(dir *Node, name string) (*Node, error) {
-	o.forget(dir, name)
-	dir.dirN.Store(0)
+	o.forgetName(dir, name)
 	return o.lookupLocked(dir, name)
 }
 
@@ -412,8 +412,8 @@ func (o *FS) removeName(dir *Node, name string, n *Node) error {
 	}
 	host, lower := o.nlinks(n)
 	dp := dir.upath()
-	restore := func() {}
-	if o.hasBelow(dir, name) {
+	// find already looked below for a name with no upper object.
+	if len(f.lowers) > 0 || o.hasBelow(dir, name) {
 		if err := o.whiteout(dir, name); err != nil {
 			return err
 		}
@@ -423,9 +423,8 @@ func (o *FS) removeName(dir *Node, name string, n *Node) error {
 			return err
 		}
 	}
-	restore()
 	o.dropName(n, dir, name, host, lower)
-	o.forget(dir, name)
+	o.forgetName(dir, name)
 	return nil
 }
 
@@ -469,7 +468,7 @@ func (o *FS) removeDir(dir *Node, name string, n *Node) error {
 		return err
 	}
 	dp := dir.upath()
-	if o.hasBelow(dir, name) {
+	if len(f.lowers) > 0 || o.hasBelow(dir, name) {
 		if err := o.whiteout(dir, name); err != nil {
 			return err
 		}

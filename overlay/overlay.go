@@ -611,10 +611,19 @@ func (o *FS) remember(dir *Node, name string, n *Node, g uint64) {
 }
 
 func (o *FS) forget(dir *Node, name string) {
+	o.forgetName(dir, name)
+	dir.dirN.Store(0)
+}
+
+// forgetName drops a cached name that is not a directory on either side
+// of the change, so dir's link count (2 + subdirectories) stays valid:
+// recounting it costs a listing of the merged directory, which would
+// otherwise follow every create or unlink (the kernel asks for the
+// parent's attributes after each).
+func (o *FS) forgetName(dir *Node, name string) {
 	dir.mu.Lock()
 	delete(dir.kids, name)
 	dir.mu.Unlock()
-	dir.dirN.Store(0)
 }
 
 // nodeFor builds or refreshes the node for a found entry.
@@ -767,7 +776,9 @@ func (o *FS) adopt(dir *Node, name string, ino uint64, mode uint32, opaque bool)
 		o.track(n)
 		o.tabMu.Unlock()
 	}
-	dir.dirN.Store(0)
+	if mode == fsys.S_IFDIR {
+		dir.dirN.Store(0)
+	}
 	o.remember(dir, name, n, o.cgen.Load())
 	return n
 }

@@ -547,3 +547,24 @@ func Detect(head []byte) bool {
 	}
 	return false
 }
+
+// HostRange implements fsys.HostRanger for flat extents: their bytes are
+// the disk's bytes. Sparse and zero extents are not stored as-is.
+func (d *Disk) HostRange(off, length int64) (fd int, hostOff, n int64, ok bool) {
+	if off < 0 || off >= d.size || length <= 0 {
+		return 0, 0, 0, false
+	}
+	i, found := slices.BinarySearch(d.starts, off)
+	if !found {
+		i--
+	}
+	e, isFlat := d.extents[i].(*flatExtent)
+	if !isFlat {
+		return 0, 0, 0, false
+	}
+	end := d.size
+	if i+1 < len(d.starts) {
+		end = d.starts[i+1]
+	}
+	return int(e.f.Fd()), e.off + off - d.starts[i], min(length, end-off), true
+}

@@ -129,3 +129,13 @@ func Mkdev(major, minor uint32) uint64 {
 }
 func Major(dev uint64) uint32 { return uint32((dev>>8)&0xfff | (dev>>32)&^0xfff) }
 func Minor(dev uint64) uint32 { return uint32(dev&0xff | (dev>>12)&^0xff) }
+
+// HostRanger is implemented by disk readers whose bytes at off are stored
+// unchanged in a host file, so a copy can run inside the kernel
+// (copy_file_range) instead of through a buffer. It returns the host
+// descriptor and offset of the range starting at off and how much of
+// length is contiguous there; ok is false when the range is not stored
+// as-is (sparse grains, zero extents, compressed formats).
+type HostRanger interface {
+	HostRange(off, length int64) (fd int, hostOff, n int64, ok bool)
+}

@@ -25,8 +25,39 @@ type Image struct {
 	Format string // "vmdk" or "raw"
 	VMDK   *vmdk.Disk
 	r      io.ReaderAt
+	raw    *os.File // the image file itself, for a raw image
 	size   int64
 	closer io.Closer
+}
+
+// HostRange implements fsys.HostRanger: a raw image's bytes are its
+// file's, and a VMDK's flat extents are files of their own.
+func (im *Image) HostRange(off, length int64) (fd int, hostOff, n int64, ok bool) {
+	if im.raw != nil {
+		if off < 0 || off >= im.size || length <= 0 {
+			return 0, 0, 0, false
+		}
+		return int(im.raw.Fd()), off, min(length, im.size-off), true
+	}
+	if im.VMDK != nil {
+		return im.VMDK.HostRange(off, length)
+	}
+	return 0, 0, 0, false
+}
+
+// section is a partition of a disk, keeping the disk's host ranges.
+type section struct {
+	*io.SectionReader
+	disk        io.ReaderAt
+	start, size int64
+}
+
+func (s section) HostRange(off, length int64) (fd int, hostOff, n int64, ok bool) {
+	hr, isHR := s.disk.(fsys.HostRanger)
+	if !isHR || off < 0 || off >= s.size || length <= 0 {
+		return 0, 0, 0, false
+	}
+	return hr.HostRange(s.start+off, min(length, s.size-off))
 }
 
 func (im *Image) ReadAt(p []byte, off int64) (int, error) { return im.r.ReadAt(p, off) }
@@ -91,7 +122,7 @@ func Open(path string) (*Image, error) {
 			return nil, fmt.Errorf("%s: VHD images are not supported; convert it first (qemu-img convert -O vmdk)", path)
 		}
 	}
-	return &Image{Path: path, Format: "raw", r: f, size: st.Size(), closer: f}, nil
+	return &Image{Path: path, Format: "raw", r: f, raw: f, size: st.Size(), closer: f}, nil
 }
 
 // Partitions reads the image's partition table.
@@ -189,7 +220,7 @@ func openIn(im *Image, partNum int) (*Mounted, error) {
 		return nil, err
 	}
 	if m.Partition != nil {
-		r = m.Partition.Reader(im)
+		r = section{m.Partition.Reader(im), im, m.Partition.Start, m.Partition.Size}
 		size = m.Partition.Size
 	}
 	f, err := OpenFilesystem(r, size)
