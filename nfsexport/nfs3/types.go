@@ -10,7 +10,11 @@
 // alias the request buffer and are valid only while the handler runs.
 package nfs3
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/vmroot/vmroot/nfsexport/xdr"
+)
 
 // Program, version and protocol sizes.
 const (
@@ -330,6 +334,9 @@ type ReadRes struct {
 	Attr   PostOpAttr
 	EOF    bool
 	Data   []byte
+	// File, when set, is sent instead of Data (servers only; see
+	// xdr.Encoder.OpaqueFile). Decoding always fills Data.
+	File xdr.FileSpan
 }
 
 // WriteArgs is WRITE3args; Data aliases the request buffer.
