@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -148,14 +149,19 @@ func hashDir(t *testing.T, dir string) string {
 }
 
 // HostFile of a file on a raw image, whole-disk and in a logical
-// partition, points at the same bytes ReadAt returns.
+// partition, and on a split flat VMDK, points at the same bytes ReadAt
+// returns.
 func TestHostFile(t *testing.T) {
 	testimg.Need(t, "mke2fs", "sfdisk")
 	tree := testimg.Tree(t)
 	dir := t.TempDir()
 	ext := testimg.Ext(t, dir, tree, "ext4", 64)
 	raw := testimg.Disk(t, dir, "dos", 80, testimg.Part{Type: "5"}, testimg.Part{Type: "83", SizeMiB: 64, Content: ext})
-	for _, img := range []string{ext, raw} {
+	imgs := []string{ext, raw}
+	if _, err := exec.LookPath("qemu-img"); err == nil {
+		imgs = append(imgs, testimg.Convert(t, raw, filepath.Join(dir, "f.vmdk"), "vmdk", "subformat=twoGbMaxExtentFlat"))
+	}
+	for _, img := range imgs {
 		m, err := OpenFS(img, Auto)
 		if err != nil {
 			t.Fatal(err)

@@ -460,8 +460,9 @@ func (x *nfsHandler) Read(ctx context.Context, c *rpc.Call, a *nfs3.ReadArgs) nf
 		return nfs3.ReadRes{Attr: x.s.postOp(at, nil), EOF: a.Offset >= uint64(at.Size)}
 	}
 	if want := int(min(uint64(count), uint64(at.Size)-a.Offset)); c.Network == "tcp" && want >= sendfileMin && !n.InDiff() {
-		// A file only in the layers, inside one extent of a raw image:
-		// the connection's writer sends it straight from the page cache.
+		// A file only in the layers, inside one extent of a raw image or
+		// a flat VMDK: the connection's writer sends it straight from the
+		// page cache.
 		if hf, off, ok := r.o.HostFile(n, int64(a.Offset), want); ok {
 			return nfs3.ReadRes{
 				Attr: x.s.postOp(at, nil),
