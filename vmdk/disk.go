@@ -452,33 +452,6 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 	return done, eof
 }
 
-// HostFile returns where virtual-disk bytes [off, off+n) lie in a host
-// file, when they are all inside one FLAT extent and present in its file
-// (so that a server can send them with sendfile); ok is false otherwise.
-func (d *Disk) HostFile(off int64, n int) (f *os.File, hostOff int64, ok bool) {
-	if off < 0 || n <= 0 || off+int64(n) > d.size {
-		return nil, 0, false
-	}
-	i, found := slices.BinarySearch(d.starts, off)
-	if !found {
-		i--
-	}
-	end := d.size
-	if i+1 < len(d.starts) {
-		end = d.starts[i+1]
-	}
-	e, isFlat := d.extents[i].(*flatExtent)
-	if !isFlat || off+int64(n) > end {
-		return nil, 0, false
-	}
-	at := e.off + off - d.starts[i]
-	// A file shorter than its extent reads as zeros past its end.
-	if fi, err := e.f.Stat(); err != nil || at+int64(n) > fi.Size() {
-		return nil, 0, false
-	}
-	return e.f, at, true
-}
-
 // readZeroPad reads like ReadAt but returns zeros past Size, as a parent
 // smaller than its child is read.
 func (d *Disk) readZeroPad(p []byte, off int64) error {

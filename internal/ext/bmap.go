@@ -3,7 +3,6 @@ package ext
 import (
 	"fmt"
 	"io"
-	"os"
 	"sort"
 
 	"github.com/vmroot/vmroot/internal/ext/disklayout"
@@ -251,41 +250,6 @@ func (f *FS) readData(in *inode, p []byte, off int64) (int, error) {
 		return len(want), io.EOF
 	}
 	return len(want), nil
-}
-
-// hostFiler is a device that can say where its bytes lie in a host file
-// (a raw image).
-type hostFiler interface {
-	HostFile(off int64, n int) (*os.File, int64, bool)
-}
-
-// HostFile implements fsys.HostFiler: a range inside one extent of a
-// regular file, on a device that is a host file or a section of one.
-func (f *FS) HostFile(ino uint64, off int64, n int) (*os.File, int64, bool) {
-	in, err := f.getInode(ino)
-	if err != nil || in.typ() != fsys.S_IFREG || in.flag(disklayout.InodeFlagInlineData) ||
-		off < 0 || n <= 0 || off+int64(n) > in.size {
-		return nil, 0, false
-	}
-	lblk, within := uint64(off)>>f.bsBits, uint64(off)&(f.bs-1)
-	r, err := f.mapRun(in, lblk)
-	if err != nil || r.phys == 0 || r.n<<f.bsBits-within < uint64(n) {
-		return nil, 0, false
-	}
-	dev := int64(r.phys<<f.bsBits + within)
-	dr := f.r
-	if sr, ok := dr.(*io.SectionReader); ok {
-		outer, base, size := sr.Outer()
-		if dev+int64(n) > size {
-			return nil, 0, false
-		}
-		dr, dev = outer, base+dev
-	}
-	hf, ok := dr.(hostFiler)
-	if !ok {
-		return nil, 0, false
-	}
-	return hf.HostFile(dev, n)
 }
 
 // DataExtents returns the byte ranges of a regular file that are backed

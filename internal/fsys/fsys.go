@@ -10,7 +10,6 @@ package fsys
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"time"
 )
 
@@ -122,16 +121,6 @@ type ExtentMapper interface {
 	// DataExtents returns the data-backed ranges of a regular file, in
 	// order and not overlapping. Ranges not listed read as zeros.
 	DataExtents(ino uint64) ([]Extent, error)
-}
-
-// HostFiler is implemented by filesystems that can say where a range of a
-// regular file lies in a host file, so that a server can send it with
-// sendfile(2) instead of copying it through its own memory.
-type HostFiler interface {
-	// HostFile returns the host file and offset holding bytes
-	// [off, off+n) of inode ino, all within the file's size and backed
-	// by one contiguous host range; ok is false otherwise.
-	HostFile(ino uint64, off int64, n int) (f *os.File, hostOff int64, ok bool)
 }
 
 // Mkdev, Major and Minor encode and decode Linux device numbers.

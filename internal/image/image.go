@@ -33,19 +33,6 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) { return im.r.ReadAt(p
 func (im *Image) Size() int64                             { return im.size }
 func (im *Image) Close() error                            { return im.closer.Close() }
 
-// HostFile returns where image bytes [off, off+n) lie in a host file:
-// raw images and FLAT extents of VMDKs say.
-func (im *Image) HostFile(off int64, n int) (*os.File, int64, bool) {
-	if im.VMDK != nil {
-		return im.VMDK.HostFile(off, n)
-	}
-	f, ok := im.r.(*os.File)
-	if !ok || off < 0 || n < 0 || off+int64(n) > im.size {
-		return nil, 0, false
-	}
-	return f, off, true
-}
-
 // foreign lists formats vmroot recognises but does not read, so the error
 // can say what the file is instead of "no filesystem found".
 var foreign = []struct {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -146,64 +145,4 @@ func hashDir(t *testing.T, dir string) string {
 		}
 	}
 	return string(h.Sum(nil))
-}
-
-// HostFile of a file on a raw image, whole-disk and in a logical
-// partition, and on a split flat VMDK, points at the same bytes ReadAt
-// returns.
-func TestHostFile(t *testing.T) {
-	testimg.Need(t, "mke2fs", "sfdisk")
-	tree := testimg.Tree(t)
-	dir := t.TempDir()
-	ext := testimg.Ext(t, dir, tree, "ext4", 64)
-	raw := testimg.Disk(t, dir, "dos", 80, testimg.Part{Type: "5"}, testimg.Part{Type: "83", SizeMiB: 64, Content: ext})
-	imgs := []string{ext, raw}
-	if _, err := exec.LookPath("qemu-img"); err == nil {
-		imgs = append(imgs, testimg.Convert(t, raw, filepath.Join(dir, "f.vmdk"), "vmdk", "subformat=twoGbMaxExtentFlat"))
-	}
-	for _, img := range imgs {
-		m, err := OpenFS(img, Auto)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hf, ok := m.FS.(fsys.HostFiler)
-		if !ok {
-			t.Fatal("ext does not implement fsys.HostFiler")
-		}
-		found := 0
-		err = fsys.Walk(m.FS, m.FS.Root(), func(p string, ino uint64, a fsys.Attr) error {
-			if !a.IsRegular() || a.Size == 0 {
-				return nil
-			}
-			for _, r := range [][2]int64{{0, a.Size}, {a.Size / 3, a.Size - a.Size/3}, {a.Size - 1, 1}} {
-				f, off, ok := hf.HostFile(ino, r[0], int(r[1]))
-				if !ok {
-					continue
-				}
-				found++
-				got := make([]byte, r[1])
-				if _, err := f.ReadAt(got, off); err != nil {
-					t.Fatalf("%s: %v", p, err)
-				}
-				want := make([]byte, r[1])
-				if _, err := m.FS.ReadAt(ino, want, r[0]); err != nil && err != io.EOF {
-					t.Fatalf("%s: %v", p, err)
-				}
-				if !bytes.Equal(got, want) {
-					t.Fatalf("%s [%d,+%d): host file bytes differ from ReadAt", p, r[0], r[1])
-				}
-			}
-			if _, _, ok := hf.HostFile(ino, 0, int(a.Size)+1); ok {
-				t.Errorf("%s: HostFile past the end of the file", p)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if found < 50 {
-			t.Errorf("%s: only %d ranges mapped to the host file", img, found)
-		}
-		m.Close()
-	}
 }

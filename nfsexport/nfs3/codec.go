@@ -452,12 +452,6 @@ func (r *ReadRes) EncodeXDR(e *xdr.Encoder) {
 	e.Uint32(uint32(r.Status))
 	r.Attr.enc(e)
 	if r.Status == OK {
-		if r.File.File != nil {
-			e.Uint32(uint32(r.File.N))
-			e.Bool(r.EOF)
-			e.OpaqueFile(r.File)
-			return
-		}
 		e.Uint32(uint32(len(r.Data)))
 		e.Bool(r.EOF)
 		e.OpaqueRef(r.Data)

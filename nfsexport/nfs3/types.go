@@ -10,11 +10,7 @@
 // alias the request buffer and are valid only while the handler runs.
 package nfs3
 
-import (
-	"fmt"
-
-	"github.com/vmroot/vmroot/nfsexport/xdr"
-)
+import "fmt"
 
 // Program, version and protocol sizes.
 const (
@@ -334,9 +330,6 @@ type ReadRes struct {
 	Attr   PostOpAttr
 	EOF    bool
 	Data   []byte
-	// File, when set, is sent instead of Data (servers only; see
-	// xdr.Encoder.OpaqueFile). Decoding always fills Data.
-	File xdr.FileSpan
 }
 
 // WriteArgs is WRITE3args; Data aliases the request buffer.

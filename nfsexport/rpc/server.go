@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/vmroot/vmroot/nfsexport/xdr"
-	"golang.org/x/sys/unix"
 )
 
 // ProcFunc handles one procedure. It decodes its arguments from args and
@@ -538,7 +537,6 @@ type conn struct {
 	stopping atomic.Bool
 	broken   atomic.Bool // a write failed: later replies are dropped
 	bufs     [][]byte    // writeBatch's iovecs, reused
-	pieces   []xdr.Piece // writePieces' parts, reused
 	one      [1]*request // runInline's batch
 	stopCh   chan struct{}
 	stopOnce sync.Once
@@ -758,26 +756,14 @@ func (c *conn) writer(done chan struct{}) {
 func (c *conn) writeBatch(batch []*request) {
 	s := c.s
 	bufs := c.bufs[:0]
-	files := false
 	for _, r := range batch {
 		hdr := r.enc.Bytes()[:4]
 		putRecordMark(hdr, r.enc.Len()-4)
-		files = files || r.enc.HasFiles()
-	}
-	if !files {
-		for _, r := range batch {
-			bufs = r.enc.Buffers(bufs)
-		}
+		bufs = r.enc.Buffers(bufs)
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(orDefault(s.WriteTimeout, DefaultWriteTimeout)))
-	var err error
-	if files {
-		err = c.writePieces(batch)
-	} else {
-		nb := net.Buffers(bufs)
-		_, err = nb.WriteTo(c.nc)
-	}
-	if err != nil {
+	nb := net.Buffers(bufs)
+	if _, err := nb.WriteTo(c.nc); err != nil {
 		c.broken.Store(true)
 		if !errors.Is(err, net.ErrClosed) {
 			s.logger().Warn("rpc: write failed; closing connection", "host", hostOf(c.peer), "peer", c.peer, "err", err)
@@ -787,130 +773,6 @@ func (c *conn) writeBatch(batch []*request) {
 	}
 	clear(bufs)
 	c.bufs = bufs[:0]
-}
-
-// writePieces sends replies holding file spans: bytes with MSG_MORE (so
-// a record header does not leave as a packet of its own), file spans
-// with sendfile.
-func (c *conn) writePieces(batch []*request) error {
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
-		return errors.New("rpc: file spans on a connection without a descriptor")
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	ps := c.pieces[:0]
-	for _, r := range batch {
-		ps = r.enc.Pieces(ps)
-	}
-	defer func() {
-		clear(ps)
-		c.pieces = ps[:0]
-	}()
-	bufs := c.bufs[:0]
-	defer func() {
-		clear(bufs)
-		c.bufs = bufs[:0]
-	}()
-	for _, p := range ps {
-		if p.File.File == nil {
-			bufs = append(bufs, p.B)
-			continue
-		}
-		if err := sendBuffers(rc, bufs, true); err != nil {
-			return err
-		}
-		clear(bufs)
-		bufs = bufs[:0]
-		if err := sendFile(rc, p.File); err != nil {
-			return err
-		}
-	}
-	return sendBuffers(rc, bufs, false)
-}
-
-// sendBuffers writes bufs (consuming the slice headers) on the socket.
-func sendBuffers(rc syscall.RawConn, bufs [][]byte, more bool) error {
-	flags := unix.MSG_NOSIGNAL
-	if more {
-		flags |= unix.MSG_MORE
-	}
-	var err error
-	werr := rc.Write(func(fd uintptr) bool {
-		for len(bufs) > 0 {
-			n, e := unix.SendmsgBuffers(int(fd), bufs, nil, nil, flags)
-			switch e {
-			case nil:
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			default:
-				err = e
-				return true
-			}
-			for n > 0 && len(bufs) > 0 {
-				k := min(n, len(bufs[0]))
-				bufs[0] = bufs[0][k:]
-				n -= k
-				if len(bufs[0]) == 0 {
-					bufs = bufs[1:]
-				}
-			}
-			for len(bufs) > 0 && len(bufs[0]) == 0 {
-				bufs = bufs[1:]
-			}
-		}
-		return true
-	})
-	if err == nil {
-		err = werr
-	}
-	return err
-}
-
-// sendFile sends a file span on the socket with sendfile(2), which takes
-// the pages from the page cache instead of copying them through memory.
-func sendFile(rc syscall.RawConn, f xdr.FileSpan) error {
-	src, err := f.File.SyscallConn()
-	if err != nil {
-		return err
-	}
-	off, left := f.Off, f.N
-	var serr error
-	cerr := src.Control(func(sfd uintptr) {
-		werr := rc.Write(func(fd uintptr) bool {
-			for left > 0 {
-				n, e := unix.Sendfile(int(fd), int(sfd), &off, left)
-				if n > 0 {
-					left -= n
-				}
-				switch e {
-				case nil:
-					if n == 0 {
-						serr = io.ErrUnexpectedEOF // the file shrank
-						return true
-					}
-				case unix.EINTR:
-				case unix.EAGAIN:
-					return false
-				default:
-					serr = e
-					return true
-				}
-			}
-			return true
-		})
-		if serr == nil {
-			serr = werr
-		}
-	})
-	if serr == nil {
-		serr = cerr
-	}
-	return serr
 }
 
 // ServePacket answers calls arriving as UDP datagrams on pc until pc

@@ -14,7 +14,6 @@ import (
 	"github.com/vmroot/vmroot/internal/fsys"
 	"github.com/vmroot/vmroot/nfsexport/nfs3"
 	"github.com/vmroot/vmroot/nfsexport/rpc"
-	"github.com/vmroot/vmroot/nfsexport/xdr"
 	"github.com/vmroot/vmroot/overlay"
 	"golang.org/x/sys/unix"
 )
@@ -415,10 +414,6 @@ func (x *nfsHandler) Readlink(ctx context.Context, c *rpc.Call, a *nfs3.FHArgs) 
 	return res
 }
 
-// sendfileMin is the smallest READ sent with sendfile: below it a copy
-// costs less than the extra system calls.
-const sendfileMin = 32 << 10
-
 var bufPool = sync.Pool{New: func() any { b := make([]byte, maxIO); return &b }}
 
 // checkIO checks that n may be read or written by the caller.
@@ -458,18 +453,6 @@ func (x *nfsHandler) Read(ctx context.Context, c *rpc.Call, a *nfs3.ReadArgs) nf
 	count := int(min(a.Count, maxIO))
 	if a.Offset >= uint64(at.Size) || count == 0 {
 		return nfs3.ReadRes{Attr: x.s.postOp(at, nil), EOF: a.Offset >= uint64(at.Size)}
-	}
-	if want := int(min(uint64(count), uint64(at.Size)-a.Offset)); c.Network == "tcp" && want >= sendfileMin && !n.InDiff() {
-		// A file only in the layers, inside one extent of a raw image or
-		// a flat VMDK: the connection's writer sends it straight from the
-		// page cache.
-		if hf, off, ok := r.o.HostFile(n, int64(a.Offset), want); ok {
-			return nfs3.ReadRes{
-				Attr: x.s.postOp(at, nil),
-				EOF:  a.Offset+uint64(want) >= uint64(at.Size),
-				File: xdr.FileSpan{File: hf, Off: off, N: want},
-			}
-		}
 	}
 	f, err := r.st.files.get(n, false)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 // TestReadFromImage reads a base file at unaligned offsets and lengths,
 // from pipelined calls, over UDP, and after a copy-up, and compares
-// every byte: READs of base files go out with sendfile from the image.
+// every byte.
 func TestReadFromImage(t *testing.T) {
 	needRoot(t)
 	tree := filepath.Join(t.TempDir(), "tree")
@@ -66,7 +66,7 @@ func TestReadFromImage(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	// Over UDP the data is copied as before.
+	// Over UDP.
 	uc, err := client.Dial(context.Background(), "udp", fmt.Sprintf("127.0.0.1:%d", f.port), client.Options{UID: 0, GID: 0, MachineName: "test"})
 	if err == nil {
 		defer uc.Close()

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 )
 
 // ErrShort reports input that ends before the item being decoded.
@@ -185,28 +184,6 @@ type Encoder struct {
 type ref struct {
 	at   int // offset in buf where data is spliced in
 	data []byte
-	file FileSpan // instead of data, when File is set
-}
-
-func (r ref) len() int {
-	if r.file.File != nil {
-		return r.file.N
-	}
-	return len(r.data)
-}
-
-// FileSpan is N bytes of File at Off, sent by the connection's writer
-// with sendfile(2) instead of being read into memory.
-type FileSpan struct {
-	File *os.File
-	Off  int64
-	N    int
-}
-
-// Piece is one part of an encoded output: bytes, or a file span.
-type Piece struct {
-	B    []byte
-	File FileSpan
 }
 
 // NewEncoder returns an Encoder whose buffer starts with capacity n.
@@ -223,7 +200,7 @@ func (e *Encoder) Reset() {
 func (e *Encoder) Len() int {
 	n := len(e.buf)
 	for _, r := range e.refs {
-		n += r.len()
+		n += len(r.data)
 	}
 	return n
 }
@@ -252,46 +229,10 @@ func (e *Encoder) Bytes() []byte { return e.buf }
 // HasRefs reports whether payloads were referenced rather than copied.
 func (e *Encoder) HasRefs() bool { return len(e.refs) > 0 }
 
-// HasFiles reports whether file spans were added (see OpaqueFile): the
-// output must then be taken with Pieces, not Buffers.
-func (e *Encoder) HasFiles() bool {
-	for _, r := range e.refs {
-		if r.file.File != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// Pieces appends the encoded output, in order, to ps.
-func (e *Encoder) Pieces(ps []Piece) []Piece {
-	prev := 0
-	for _, r := range e.refs {
-		if r.at > prev {
-			ps = append(ps, Piece{B: e.buf[prev:r.at]})
-		}
-		switch {
-		case r.file.File != nil:
-			ps = append(ps, Piece{File: r.file})
-		case len(r.data) > 0:
-			ps = append(ps, Piece{B: r.data})
-		}
-		prev = r.at
-	}
-	if len(e.buf) > prev {
-		ps = append(ps, Piece{B: e.buf[prev:]})
-	}
-	return ps
-}
-
-// Buffers appends the encoded output, in order, to bufs. It must not be
-// used when file spans were added (see HasFiles).
+// Buffers appends the encoded output, in order, to bufs.
 func (e *Encoder) Buffers(bufs [][]byte) [][]byte {
 	prev := 0
 	for _, r := range e.refs {
-		if r.file.File != nil {
-			panic("xdr: Buffers of an encoder holding file spans") // caller bug
-		}
 		if r.at > prev {
 			bufs = append(bufs, e.buf[prev:r.at])
 		}
@@ -360,18 +301,6 @@ func (e *Encoder) OpaqueRef(b []byte) {
 	e.Uint32(uint32(len(b)))
 	e.refs = append(e.refs, ref{at: len(e.buf), data: b})
 	e.buf = append(e.buf, zeros[:pad(len(b))]...)
-}
-
-// OpaqueFile appends a length-prefixed opaque whose bytes are the span
-// of a file, left for the writer to send (see Pieces). The file must stay
-// open and the span unchanged until the output has been written.
-func (e *Encoder) OpaqueFile(f FileSpan) {
-	if f.N < 0 || int64(f.N) > math.MaxUint32 {
-		panic("xdr: bad file span length") // caller bug, not input
-	}
-	e.Uint32(uint32(f.N))
-	e.refs = append(e.refs, ref{at: len(e.buf), file: f})
-	e.buf = append(e.buf, zeros[:pad(f.N)]...)
 }
 
 // String appends a length-prefixed string.

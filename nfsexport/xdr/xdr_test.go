@@ -3,7 +3,6 @@ package xdr
 import (
 	"bytes"
 	"errors"
-	"os"
 	"testing"
 )
 
@@ -85,30 +84,4 @@ func TestRefsTruncateAndBuffers(t *testing.T) {
 	if small.HasRefs() {
 		t.Errorf("small payloads should be copied")
 	}
-}
-
-func TestOpaqueFilePieces(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "span")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	e := NewEncoder(64)
-	e.Uint32(7)
-	e.OpaqueFile(FileSpan{File: f, Off: 3, N: 5})
-	e.Uint32(9)
-	if !e.HasFiles() || e.Len() != 4+4+5+3+4 {
-		t.Fatalf("HasFiles %v, Len %d", e.HasFiles(), e.Len())
-	}
-	ps := e.Pieces(nil)
-	if len(ps) != 3 || !bytes.Equal(ps[0].B, []byte{0, 0, 0, 7, 0, 0, 0, 5}) ||
-		ps[1].File != (FileSpan{File: f, Off: 3, N: 5}) || !bytes.Equal(ps[2].B, []byte{0, 0, 0, 0, 0, 0, 9}) {
-		t.Errorf("pieces: %+v", ps)
-	}
-	defer func() {
-		if recover() == nil {
-			t.Error("Buffers of an encoder with a file span did not panic")
-		}
-	}()
-	e.Buffers(nil)
 }
