@@ -45,6 +45,26 @@ func TestReadFromImage(t *testing.T) {
 	for _, rg := range [][2]uint64{{0, 1 << 20}, {1, 40001}, {4095, 65538}, {1 << 20, 1 << 20}, {uint64(len(data)) - 33333, 1 << 20}, {uint64(len(data)) - 1, 100}, {3 << 20, 12345}} {
 		check(c, rg[0], uint32(rg[1]))
 	}
+	// Whole-file streams in 1 MiB READs, one alone and two at once on
+	// one connection.
+	if b, st := c.readAll(blob); st != nfs3.OK || !bytes.Equal(b, data) {
+		t.Errorf("sequential read: %d bytes %v", len(b), st)
+	}
+	var sw sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		sw.Add(1)
+		go func() {
+			defer sw.Done()
+			for off := uint64(0); off < uint64(len(data)); off += 1 << 20 {
+				r, err := c.nfs.Read(bg, blob, off, 1<<20)
+				if err != nil || r.Status != nfs3.OK || !bytes.Equal(r.Data, data[off:min(off+1<<20, uint64(len(data)))]) {
+					t.Errorf("stream %d at %d: wrong data (%v)", i, off, err)
+					return
+				}
+			}
+		}()
+	}
+	sw.Wait()
 	// Pipelined calls on one connection: replies are batched.
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
@@ -81,5 +101,8 @@ func TestReadFromImage(t *testing.T) {
 	}
 	copy(data[70000:], "changed")
 	check(c, 0, 1<<20)
+	if b, st := c.readAll(blob); st != nfs3.OK || !bytes.Equal(b, data) {
+		t.Errorf("sequential read after copy-up: %d bytes %v", len(b), st)
+	}
 	check(c, 69999, 50000)
 }
