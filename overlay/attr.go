@@ -1,7 +1,7 @@
 package overlay
 
 import (
-	"hash/fnv"
+	"encoding/binary"
 	"sort"
 	"strings"
 	"syscall"
@@ -90,6 +90,7 @@ type DirEntry struct {
 	Ino    uint64
 	Mode   uint32
 	Cookie uint64
+	lower  bool // listed from a lower layer, absent from the diff
 }
 
 // ReadDir lists a directory (without "." and "..").
@@ -102,11 +103,53 @@ func (o *FS) ReadDir(dir *Node) ([]DirEntry, error) {
 	return o.readDirLocked(dir)
 }
 
+// EntryAttr returns the attributes and the ID (appended to id) of entry e
+// of dir's listing, read straight from its lower layer without building a
+// node, as READDIRPLUS wants for every entry. ok is false when the entry
+// is not a plain lower object (it is in the diff, is a pseudo-linked hard
+// link, or the listing is out of date): Lookup it instead.
+func (o *FS) EntryAttr(dir *Node, e *DirEntry, id []byte) (a Attr, out []byte, ok bool) {
+	if !e.lower || dir.mode != fsys.S_IFDIR {
+		return a, id, false
+	}
+	l, good := o.dec(e.Ino)
+	if !good {
+		return a, id, false
+	}
+	isDir := e.Mode == fsys.S_IFDIR
+	if !isDir && o.ufd >= 0 && o.isIndexed(e.Ino) {
+		return a, id, false
+	}
+	o.ns.RLock()
+	defer o.ns.RUnlock()
+	if dir.state().removed {
+		return a, id, false
+	}
+	la, err := o.lowers[l.layer].Stat(l.ino)
+	if err != nil || la.Mode&fsys.S_IFMT != e.Mode {
+		return a, id, false
+	}
+	la.Ino = e.Ino
+	if isDir {
+		id = append(id, idLowerDir)
+		id = binary.BigEndian.AppendUint64(id, e.Ino)
+	} else {
+		id = append(id, idLowerFile)
+		id = binary.BigEndian.AppendUint64(id, e.Ino)
+		id = binary.BigEndian.AppendUint64(id, dir.ino)
+	}
+	return la, id, true
+}
+
 // Cookie is the readdir cookie of a name.
 func Cookie(name string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	c := h.Sum64() >> 1
+	// FNV-1a, inline: hash/fnv's hasher would be allocated per name.
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	c := h >> 1
 	if c < 3 {
 		c += 3 // 0 is "start"; leave room for "." and ".."
 	}
@@ -177,7 +220,7 @@ func (o *FS) readDirLocked(dir *Node) ([]DirEntry, error) {
 					}
 				}
 				seen[e.Name] = true
-				out = append(out, DirEntry{Name: e.Name, Ino: o.enc(lref{l.layer, e.Ino}), Mode: typ})
+				out = append(out, DirEntry{Name: e.Name, Ino: o.enc(lref{l.layer, e.Ino}), Mode: typ, lower: true})
 			}
 			for _, h := range hide {
 				seen[h] = true

@@ -25,10 +25,16 @@ const MaxIDLen = 56
 // ID returns a compact stable identifier of n that Resolve maps back to
 // it, in this process or a later one over the same diff.
 func (o *FS) ID(n *Node) ([]byte, error) {
+	return o.AppendID(make([]byte, 0, MaxIDLen), n)
+}
+
+// AppendID is ID appending to dst, so a caller can keep it off the heap.
+func (o *FS) AppendID(dst []byte, n *Node) ([]byte, error) {
 	o.ns.RLock()
 	defer o.ns.RUnlock()
-	b := make([]byte, 9, MaxIDLen)
-	binary.BigEndian.PutUint64(b[1:], n.ino)
+	start := len(dst)
+	dst = append(dst, 0)
+	dst = binary.BigEndian.AppendUint64(dst, n.ino)
 	switch {
 	case n.ino&upperTag != 0:
 		h, _, err := unix.NameToHandleAt(o.ufd, n.dataPath(), 0)
@@ -38,20 +44,20 @@ func (o *FS) ID(n *Node) ([]byte, error) {
 		if len(h.Bytes()) > MaxIDLen-13 {
 			return nil, syscall.EOVERFLOW
 		}
-		b[0] = idUpper
-		b = binary.BigEndian.AppendUint32(b, uint32(h.Type()))
-		b = append(b, h.Bytes()...)
+		dst[start] = idUpper
+		dst = binary.BigEndian.AppendUint32(dst, uint32(h.Type()))
+		dst = append(dst, h.Bytes()...)
 	case n.mode == fsys.S_IFDIR:
-		b[0] = idLowerDir
+		dst[start] = idLowerDir
 	default:
-		b[0] = idLowerFile
+		dst[start] = idLowerFile
 		p := n.state().parent
 		if p == nil {
 			return nil, syscall.ESTALE
 		}
-		b = binary.BigEndian.AppendUint64(b, p.ino)
+		dst = binary.BigEndian.AppendUint64(dst, p.ino)
 	}
-	return b, nil
+	return dst, nil
 }
 
 // Resolve maps an ID back to its node as the union shows it now, or

@@ -122,6 +122,10 @@ func (n *Node) Ino() uint64 { return n.ino }
 // Mode is the node's file type (S_IFMT bits).
 func (n *Node) Mode() uint32 { return n.mode }
 
+// InDiff reports whether the node's object exists in the diff (was
+// created or copied up there); otherwise it is read from the layers alone.
+func (n *Node) InDiff() bool { return n.state().upper }
+
 // IsDir reports whether the node is a directory.
 func (n *Node) IsDir() bool { return n.mode == fsys.S_IFDIR }
 

@@ -54,3 +54,47 @@ func BenchmarkReaddirplus(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRead reads a 3 MiB base file in 1 MiB READs, as a client
+// streaming a kernel or initrd does.
+func BenchmarkRead(b *testing.B) {
+	needRoot(b)
+	tree := baseTree(b, b.TempDir())
+	f := newFixture(b, tree, []Host{{Name: "a", Addrs: addrs("127.0.0.1")}}, Unknown{})
+	c := f.dial("127.0.0.1", 1000, 1000)
+	big := c.mustWalk("data/big")
+	b.SetBytes(3 << 20)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for off := uint64(0); ; off += 1 << 20 {
+			r, err := c.nfs.Read(bg, big, off, 1<<20)
+			if err != nil || r.Status != nfs3.OK {
+				b.Fatal(err, r.Status)
+			}
+			if r.EOF {
+				break
+			}
+		}
+	}
+}
+
+// BenchmarkOpenRead opens and reads small base files as libnfs's
+// nfs_open and nfs_read do: LOOKUP of each component, ACCESS, READ.
+func BenchmarkOpenRead(b *testing.B) {
+	needRoot(b)
+	tree := baseTree(b, b.TempDir())
+	f := newFixture(b, tree, []Host{{Name: "a", Addrs: addrs("127.0.0.1")}}, Unknown{})
+	c := f.dial("127.0.0.1", 1000, 1000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fh := c.mustWalk(fmt.Sprintf("data/sub/file-%d", i%300+1))
+		a, err := c.nfs.Access(bg, fh, nfs3.AccessRead)
+		if err != nil || a.Status != nfs3.OK {
+			b.Fatal(err, a.Status)
+		}
+		r, err := c.nfs.Read(bg, fh, 0, 1<<20)
+		if err != nil || r.Status != nfs3.OK || !r.EOF {
+			b.Fatal(err, r.Status)
+		}
+	}
+}

@@ -238,30 +238,67 @@ func syncDir(dir string) error {
 }
 
 // nodeCache maps handle IDs to nodes: resolving an ID from scratch can
-// mean listing the object's parent directory. Entries are dropped when the
-// server removes their object; when full, an arbitrary half goes.
+// mean listing the object's parent directory. READDIRPLUS enters a hint
+// instead (the directory and name it listed the ID under), so that no
+// node is built per entry until a handle is used. Entries are dropped when
+// the server removes their object; when full, an arbitrary half goes.
 type nodeCache struct {
 	mu  sync.Mutex
 	max int
-	m   map[string]*overlay.Node
+	m   map[idKey]nodeRef
+}
+
+// idKey is an ID as a map key without a string allocation per entry.
+type idKey struct {
+	n uint8
+	b [overlay.MaxIDLen]byte
+}
+
+func keyOf(id []byte) (k idKey) {
+	k.n = uint8(copy(k.b[:], id))
+	return k
+}
+
+// nodeRef is a node, or a hint: where a listing showed the ID.
+type nodeRef struct {
+	n    *overlay.Node
+	dir  *overlay.Node
+	name string
 }
 
 func newNodeCache(max int) *nodeCache {
-	return &nodeCache{max: max, m: map[string]*overlay.Node{}}
+	return &nodeCache{max: max, m: map[idKey]nodeRef{}}
 }
 
-func (c *nodeCache) get(id []byte) *overlay.Node {
+func (c *nodeCache) get(id []byte) nodeRef {
+	if len(id) > overlay.MaxIDLen {
+		return nodeRef{}
+	}
+	k := keyOf(id)
 	c.mu.Lock()
-	n := c.m[string(id)]
+	r := c.m[k]
 	c.mu.Unlock()
-	return n
+	return r
 }
 
 func (c *nodeCache) put(id []byte, n *overlay.Node) {
+	c.set(id, nodeRef{n: n})
+}
+
+// hint records that id was listed as name in dir.
+func (c *nodeCache) hint(id []byte, dir *overlay.Node, name string) {
+	c.set(id, nodeRef{dir: dir, name: name})
+}
+
+func (c *nodeCache) set(id []byte, r nodeRef) {
+	if len(id) > overlay.MaxIDLen {
+		return
+	}
+	k := keyOf(id)
 	c.mu.Lock()
-	if c.m[string(id)] == n {
+	if old, ok := c.m[k]; ok && old.n != nil && (r.n == nil || old.n == r.n) {
 		c.mu.Unlock()
-		return // already there: spare the key's allocation
+		return // a node beats a hint
 	}
 	if len(c.m) >= c.max {
 		i := 0
@@ -272,7 +309,7 @@ func (c *nodeCache) put(id []byte, n *overlay.Node) {
 			i++
 		}
 	}
-	c.m[string(id)] = n
+	c.m[k] = r
 	c.mu.Unlock()
 }
 
@@ -283,7 +320,7 @@ func (c *nodeCache) drop(n *overlay.Node) {
 	}
 	c.mu.Lock()
 	for k, v := range c.m {
-		if v == n {
+		if v.n == n {
 			delete(c.m, k)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
+	"sync"
 
 	"github.com/vmroot/vmroot/nfsexport/nfs3"
 	"github.com/vmroot/vmroot/overlay"
@@ -36,9 +37,14 @@ func hostKey(secret []byte, host string) cipher.Block {
 // the ID's length, which makes the encoding prefix-free and CBC-MAC secure
 // for IDs of different lengths.
 func tag(key cipher.Block, id []byte, out []byte) {
-	var scratch [aes.BlockSize]byte
-	tagScratch(key, id, out, scratch[:])
+	sp := tagPool.Get().(*[aes.BlockSize]byte)
+	tagScratch(key, id, out, sp[:])
+	tagPool.Put(sp)
 }
+
+// tagPool holds cipher states: one on the stack would escape through the
+// cipher.Block interface and cost an allocation per checked handle.
+var tagPool = sync.Pool{New: func() any { return new([aes.BlockSize]byte) }}
 
 // tagScratch is tag computing in scratch (a block's worth): the state
 // passed to the cipher escapes, so READDIRPLUS hands in heap bytes it

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -66,8 +67,19 @@ func (r *req) node(fh nfs3.FH) (*overlay.Node, nfs3.Stat) {
 		r.st.log.Debug("bad handle", "proc", procName(r.call.Proc), "status", st.String())
 		return nil, st
 	}
-	if n := r.st.nodes.get(id); n != nil {
-		return n, nfs3.OK
+	ref := r.st.nodes.get(id)
+	if ref.n != nil {
+		return ref.n, nfs3.OK
+	}
+	if ref.dir != nil {
+		// Listed by READDIRPLUS: one lookup, if it is still that object.
+		if n, err := r.o.Lookup(ref.dir, ref.name); err == nil {
+			var buf [overlay.MaxIDLen]byte
+			if nid, err := r.o.AppendID(buf[:0], n); err == nil && bytes.Equal(nid, id) {
+				r.st.nodes.put(id, n)
+				return n, nfs3.OK
+			}
+		}
 	}
 	n, err := r.o.Resolve(id)
 	if err == nil {
@@ -92,7 +104,8 @@ func (r *req) fail(err error) nfs3.Stat {
 }
 
 func (r *req) fh(n *overlay.Node) (nfs3.FH, error) {
-	id, err := r.o.ID(n)
+	var buf [overlay.MaxIDLen]byte
+	id, err := r.o.AppendID(buf[:0], n)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +119,7 @@ func (r *req) attr(n *overlay.Node) nfs3.PostOpAttr { return r.s.postOp(r.getatt
 // the diff is stat'ed there and given its remembered link count (see
 // nlinkCache).
 func (r *req) getattr(n *overlay.Node) (overlay.Attr, error) {
-	if !n.IsDir() || r.st.diff == "" {
+	if !n.IsDir() || r.st.diff == "" || !n.InDiff() {
 		return r.o.Getattr(n)
 	}
 	if nl, ok := r.st.nlinks.get(n); ok {
@@ -453,9 +466,11 @@ func (x *nfsHandler) Read(ctx context.Context, c *rpc.Call, a *nfs3.ReadArgs) nf
 		return nfs3.ReadRes{Status: r.fail(err), Attr: x.s.postOp(at, nil)}
 	}
 	c.AfterReply(func() { bufPool.Put(bp) })
-	after, aerr := f.h.Getattr()
-	if aerr == nil {
-		at = after
+	// A file only in the layers cannot have changed during the read.
+	if n.InDiff() {
+		if after, err := f.h.Getattr(); err == nil {
+			at = after
+		}
 	}
 	return nfs3.ReadRes{
 		Attr: x.s.postOp(at, nil),
@@ -1051,12 +1066,23 @@ func (x *nfsHandler) Readdirplus(ctx context.Context, c *rpc.Call, a *nfs3.Readd
 			return false
 		}
 		ent := nfs3.DirEntryPlus{FileID: e.Ino, Name: e.Name, Cookie: e.Cookie}
-		if n, err := r.o.Lookup(dir, e.Name); err == nil {
+		at, id, ok := r.o.EntryAttr(dir, &e, sc.id[:0])
+		sc.id = id
+		if ok {
+			// A plain lower object: attributes and ID from the listing,
+			// with no node made until its handle is used.
+			ent.Attr = x.s.postOp(at, nil)
+			var fh nfs3.FH
+			sc.fhs, fh = r.st.appendFH(sc.fhs, id)
+			r.st.nodes.hint(fh[fhHeader:], dir, e.Name)
+			ent.FH = nfs3.PostOpFH{Present: true, FH: fh}
+		} else if n, err := r.o.Lookup(dir, e.Name); err == nil {
 			if at, err := r.getattr(n); err == nil {
 				ent.Attr = x.s.postOp(at, nil)
 				ent.FileID = at.Ino
 			}
-			if id, err := r.o.ID(n); err == nil {
+			if id, err := r.o.AppendID(sc.id[:0], n); err == nil {
+				sc.id = id
 				r.st.nodes.put(id, n)
 				var fh nfs3.FH
 				sc.fhs, fh = r.st.appendFH(sc.fhs, id)
@@ -1087,6 +1113,7 @@ func (x *nfsHandler) Readdirplus(ctx context.Context, c *rpc.Call, a *nfs3.Readd
 type plusScratch struct {
 	ents []nfs3.DirEntryPlus
 	fhs  []byte
+	id   []byte // one entry's overlay ID
 	// release returns the scratch to plusPool; made once per scratch so
 	// that registering it allocates nothing.
 	release func()
