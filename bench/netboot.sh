@@ -141,7 +141,7 @@ stats() { # times... -> "best median" (FAIL if any run failed)
 	case " $* " in *FAIL*) echo "FAIL FAIL"; return;; esac
 	printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.2f %.2f\n", a[1], m}'
 }
-ratio() { if [ "$1" = FAIL ] || [ "$2" = FAIL ]; then echo "-"; else echo "scale=2; $1 / $2" | bc; fi; }
+ratio() { if [ "$1" = FAIL ] || [ "$2" = FAIL ]; then echo "-"; else printf "%.2f" "$(echo "scale=3; $1 / $2" | bc)"; fi; }
 echo
 echo "| Debian minbase+systemd nfsroot boot, qemu start to marker (s) | runs | vmroot best | vmroot median | ganesha best | ganesha median | ganesha/vmroot best | ganesha/vmroot median |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
