@@ -4,7 +4,8 @@
 # the split VMDK and by nfs-ganesha (VFS backend) from the same tree
 # extracted to a directory, side by side in one run. Each run is one qemu
 # TCG guest (-kernel/-initrd from the image, user networking with
-# restrict=on, guestfwd to the server's loopback port); the time is from
+# restrict=on, guestfwd through tcpfwd to the server's loopback port:
+# busybox nc there caps reads below 1 MB/s); the time is from
 # qemu start to the guest's marker line, printed by a systemd unit once the
 # guest has written a file to its root; in the second row the guest first
 # checksums all of /usr over NFS (vmroot_usrsum=1). Prints best and median
@@ -36,7 +37,7 @@ fi
 log() { echo "# $*" >&2; }
 
 log "building vmroot and the Debian image"
-(cd "$ROOT" && go build -o "$W/vmroot" ./cmd/vmroot)
+(cd "$ROOT" && go build -o "$W/vmroot" ./cmd/vmroot && go build -o "$W/tcpfwd" ./internal/netboot/netboottest/tcpfwd)
 "$ROOT/testdata/mkdebian.sh" "$W/img" > "$W/mkdebian.log" 2>&1 || { cat "$W/mkdebian.log"; exit 1; }
 VMDK=$W/img/debian.vmdk
 "$W/vmroot" cat "$VMDK" /vmlinuz > "$W/vmlinuz"
@@ -94,11 +95,11 @@ boot() { # server walk(0|1) -> prints seconds to the marker line, or FAIL
 	case $s in
 	vmroot)
 		nfsroot="10.0.2.100:/vmroot,vers=3,tcp,port=2049,mountport=2049"
-		net="user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:2049-cmd:busybox nc 127.0.0.1 $VPORT" ;;
+		net="user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:2049-cmd:$W/tcpfwd 127.0.0.1:$VPORT" ;;
 	ganesha)
 		rm -f "$T"/root/written-by-* # every run a first boot here too
 		nfsroot="10.0.2.100:/export,vers=3,tcp,port=2049,mountport=2050"
-		net="user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:2049-cmd:busybox nc 127.0.0.1 $GPORT,guestfwd=tcp:10.0.2.100:2050-cmd:busybox nc 127.0.0.1 $GMPORT" ;;
+		net="user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:2049-cmd:$W/tcpfwd 127.0.0.1:$GPORT,guestfwd=tcp:10.0.2.100:2050-cmd:$W/tcpfwd 127.0.0.1:$GMPORT" ;;
 	esac
 	: > "$W/console"
 	local t0 t1= qp

@@ -49,8 +49,8 @@ func TestMain(m *testing.M) {
 
 // image is the Debian appliance, built once for all tests.
 type image struct {
-	dir, vmdk, usrSum, vmroot string
-	err                       error
+	dir, vmdk, usrSum, vmroot, tcpfwd string
+	err                               error
 }
 
 var (
@@ -95,9 +95,11 @@ func debian(t *testing.T) *image {
 			return
 		}
 		img.usrSum = strings.TrimSpace(string(b))
-		img.vmroot = filepath.Join(d, "vmroot")
-		if out, err := exec.Command("go", "build", "-o", img.vmroot, "github.com/vmroot/vmroot/cmd/vmroot").CombinedOutput(); err != nil {
-			img.err = fmt.Errorf("go build: %v %s", err, out)
+		img.vmroot, img.tcpfwd = filepath.Join(d, "vmroot"), filepath.Join(d, "tcpfwd")
+		for bin, pkg := range map[string]string{img.vmroot: "cmd/vmroot", img.tcpfwd: "internal/netboot/netboottest/tcpfwd"} {
+			if out, err := exec.Command("go", "build", "-o", bin, "github.com/vmroot/vmroot/"+pkg).CombinedOutput(); err != nil {
+				img.err = fmt.Errorf("go build: %v %s", err, out)
+			}
 		}
 	})
 	if img.err != nil {
@@ -296,8 +298,8 @@ func checkDiff(t *testing.T, diff string, want map[string]string) {
 }
 
 // The quick path: qemu user networking (restrict=on; the guest reaches
-// only vmroot's loopback port through guestfwd), the kernel and initrd
-// read out of the VMDK with "vmroot cat".
+// only vmroot's loopback port through guestfwd and tcpfwd), the kernel
+// and initrd read out of the VMDK with "vmroot cat".
 func TestDebianUserNet(t *testing.T) {
 	im := debian(t)
 	before := im.vmdkSums(t)
@@ -326,7 +328,7 @@ squash = "no_root_squash"
 `, port, diff))
 	out, took := qemu(t, "", "-kernel", filepath.Join(d, "vmlinuz"), "-initrd", filepath.Join(d, "initrd.img"),
 		"-append", "console=ttyS0 panic=-1 vmroot_usrsum=1 root=/dev/nfs nfsroot=10.0.2.100:/vmroot,vers=3,tcp,port=2049 ip=dhcp rw",
-		"-netdev", fmt.Sprintf("user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:2049-cmd:busybox nc 127.0.0.1 %d", port),
+		"-netdev", fmt.Sprintf("user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:2049-cmd:%s 127.0.0.1:%d", im.tcpfwd, port),
 		"-device", "virtio-net-pci,netdev=n0")
 	t.Logf("user-net boot to the marker: %.1fs", took.Seconds())
 	im.checkBoot(t, "user-net boot", out, "10.0.2.15", true, false)
