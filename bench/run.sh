@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 if [ "$(id -u)" = 0 ] && ! command -v fuse-overlayfs >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fuse-overlayfs >/dev/null
 fi
-for s in ./image.sh ./union.sh ./nfs.sh ./installer.sh; do
+for s in ./image.sh ./union.sh ./nfs.sh ./installer.sh ./netboot.sh; do
   echo "== $s"
   "$s"
 done

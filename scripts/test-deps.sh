@@ -6,7 +6,7 @@ pkgs=(
   e2fsprogs fdisk gdisk qemu-utils xorriso python3-vmdkstream mtools dosfstools
   attr acl fuse3 libnfs-utils libnfs-dev rpcbind cpio curl gcc
   qemu-system-x86 seabios ipxe-qemu busybox-static pxelinux syslinux-common isolinux
-  binutils time iproute2 tftp-hpa bc
+  binutils time iproute2 tftp-hpa bc debootstrap
 )
 missing=()
 for p in "${pkgs[@]}"; do
