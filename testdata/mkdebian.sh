@@ -29,6 +29,11 @@ out=$(cd "$out" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# The cache is shared with the Go tests (netboottest.LockCache), which may
+# run at the same time.
+exec 9>"$cache/.lock"
+flock 9
+
 # 1. The minbase root, once per machine (about 30 s).
 tarball=$cache/debian-bookworm-minbase-systemd.tar
 if [ ! -f "$tarball" ]; then
@@ -45,6 +50,7 @@ if [ -z "$deb" ]; then
   (cd "$cache" && apt-get download "$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')") >/dev/null
   deb=$(ls "$cache"/linux-image-*.deb | head -n 1)
 fi
+flock -u 9
 K=$work/kroot
 dpkg -x "$deb" "$K"
 kv=$(basename "$(ls "$K"/boot/vmlinuz-*)"); kv=${kv#vmlinuz-}

@@ -13,7 +13,7 @@
 //
 // The tests need root, qemu-system-x86, ipxe-qemu, pxelinux,
 // syslinux-common, busybox-static and a Debian kernel package (fetched
-// once with apt-get download into /var/cache/vmroot-netboot); they skip
+// once with apt-get download into netboottest.CacheDir); they skip
 // with the reason otherwise, and under -short.
 package pxetest
 
@@ -42,38 +42,6 @@ import (
 	"github.com/vmroot/vmroot/internal/netboot/tftp"
 )
 
-const cacheDir = "/var/cache/vmroot-netboot"
-
-// debianKernel returns an unpacked Debian kernel package (downloaded once
-// with apt-get download into cacheDir) and its version.
-func debianKernel(t *testing.T) (kroot, kv string) {
-	debs, _ := filepath.Glob(cacheDir + "/linux-image-*.deb")
-	if len(debs) == 0 {
-		os.MkdirAll(cacheDir, 0o755)
-		out, err := exec.Command("sh", "-c", `cd `+cacheDir+` && apt-get download "$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')"`).CombinedOutput()
-		debs, _ = filepath.Glob(cacheDir + "/linux-image-*.deb")
-		if err != nil || len(debs) == 0 {
-			t.Skipf("no Debian kernel package in %s and apt-get download failed: %v %s", cacheDir, err, out)
-		}
-	}
-	kroot = strings.TrimSuffix(debs[0], ".deb") + ".root"
-	if _, err := os.Stat(kroot); err != nil {
-		tmp := kroot + ".tmp"
-		os.RemoveAll(tmp)
-		if out, err := exec.Command("dpkg", "-x", debs[0], tmp).CombinedOutput(); err != nil {
-			t.Fatalf("dpkg -x: %v %s", err, out)
-		}
-		if err := os.Rename(tmp, kroot); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ks, _ := filepath.Glob(kroot + "/boot/vmlinuz-*")
-	if len(ks) != 1 {
-		t.Fatalf("kernels in %s: %v", kroot, ks)
-	}
-	return kroot, strings.TrimPrefix(filepath.Base(ks[0]), "vmlinuz-")
-}
-
 // bootRoot makes a host view holding the kernel and a busybox initramfs
 // that takes a DHCP lease and prints it with the kernel command line.
 func bootRoot(t *testing.T) string { return buildRoot(t, false) }
@@ -92,7 +60,7 @@ func buildRoot(t *testing.T, nfs bool) string {
 			t.Skipf("%s not installed", p)
 		}
 	}
-	kroot, kv := debianKernel(t)
+	kroot, kv := netboottest.DebianKernel(t)
 	d := t.TempDir()
 	root := filepath.Join(d, "root")
 	script := `
