@@ -7,7 +7,9 @@
 // that file, checksums /usr and powers off; the tests compare the
 // checksum with the one taken on the host from the tree, look for each
 // write in its host's diff only, and check that the VMDK files' sha256
-// did not change.
+// did not change. The guests boot three ways: qemu user networking with
+// -kernel/-initrd; PXE from vmroot's own DHCP, TFTP and HTTP in a network
+// namespace; and PXE with vmroot as proxyDHCP beside busybox udhcpd.
 //
 // The tests need root, debootstrap, qemu-system-x86, busybox-static,
 // e2fsprogs, fdisk and qemu-utils; they skip with the reason otherwise,
@@ -421,5 +423,60 @@ server = "192.0.2.1"
 	checkDiff(t, filepath.Join(diffs, "deb1"), map[string]string{"written-by-192.0.2.11": "boot of 192.0.2.11\nboot of 192.0.2.11\n"})
 	checkDiff(t, filepath.Join(diffs, "deb2"), map[string]string{"written-by-192.0.2.12": "boot of 192.0.2.12\n"})
 	checkDiff(t, filepath.Join(diffs, "deb3"), map[string]string{"written-by-192.0.2.13": "boot of 192.0.2.13\n"})
+	sameSums(t, before, im.vmdkSums(t))
+}
+
+// vmroot as proxyDHCP beside a plain DHCP server (busybox udhcpd) that
+// leases the addresses: vmroot names only the boot file. The host is
+// listed by MAC alone, so NFS must recognise it by the MAC of the peer.
+func TestDebianProxyDHCP(t *testing.T) {
+	im := debian(t)
+	if _, err := tftp.FindStatic(tftp.DebianDirs, []string{"pxelinux.0", "ldlinux.c32"}); err != nil {
+		t.Skip(err)
+	}
+	before := im.vmdkSums(t)
+	ns, tap := netboottest.NewTapNS(t, "192.0.2.1/24")
+	diff := filepath.Join(t.TempDir(), "deb4")
+	log := im.serve(t, ns, "192.0.2.1:2049", fmt.Sprintf(`[nfs]
+listen = ["192.0.2.1"]
+advertise = "192.0.2.1"
+port = 2049
+portmap_port = -1
+udp = false
+[tftp]
+listen = "192.0.2.1:69"
+[dhcp]
+mode = "proxy"
+interface = "tap0"
+server = "192.0.2.1"
+[[host]]
+name = "deb4"
+mac = "52:54:00:12:35:04"
+diff = %q
+squash = "no_root_squash"
+args = "console=ttyS0 panic=-1"
+boot = "pxelinux"
+`, diff))
+	netboottest.Udhcpd(t, ns, tap, "192.0.2.100", "192.0.2.150")
+	out, took := qemu(t, ns, "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:12:35:04", "-boot", "n")
+	t.Logf("proxyDHCP boot: marker after %.1fs", took.Seconds())
+	m := okLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no marker line; console tail:\n%s\nvmroot serve:\n%s", tail(out, 50), tail(log.String(), 30))
+	}
+	ip := net.ParseIP(m[1]).To4()
+	if ip == nil || ip[0] != 192 || ip[1] != 0 || ip[2] != 2 || ip[3] < 100 || ip[3] > 150 {
+		t.Fatalf("guest address %s is not from udhcpd's pool", m[1])
+	}
+	im.checkBoot(t, "proxyDHCP boot", out, m[1], false, false)
+	l := log.String()
+	for _, want := range []string{"service=dhcp mode=proxy", "yiaddr=0.0.0.0",
+		"file=pxelinux.cfg/01-52-54-00-12-35-04", "msg=mounted host=deb4"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("vmroot serve did not log %q", want)
+		}
+	}
+	checkDiff(t, diff, map[string]string{"written-by-" + m[1]: "boot of " + m[1] + "\n"})
 	sameSums(t, before, im.vmdkSums(t))
 }
