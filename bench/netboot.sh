@@ -49,22 +49,8 @@ tar -C "$T" --numeric-owner -xpf "$W/img/root.tar"
 
 VPORT=20590; GPORT=20600; GMPORT=20601
 
-# ganesha: rpcbind is needed only while it starts.
-STARTED_RPCBIND=
-if ! pgrep -x rpcbind >/dev/null; then
-	rpcbind -f -w & STARTED_RPCBIND=$!; PIDS+=($STARTED_RPCBIND)
-	sleep 0.5
-fi
-cat > "$W/ganesha.conf" <<EOF
-NFS_CORE_PARAM { NFS_Port = $GPORT; MNT_Port = $GMPORT; Bind_addr = 127.0.0.1; Protocols = 3; Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; Mount_Path_Pseudo = true; }
-NFSV4 { Graceless = true; }
-EXPORT { Export_Id = 1; Path = $T; Pseudo = /export; Access_Type = RW; Squash = No_Root_Squash; Protocols = 3; Transports = TCP; FSAL { Name = VFS; } }
-EOF
-ganesha.nfsd -F -f "$W/ganesha.conf" -L "$W/ganesha.log" -N NIV_EVENT -p "$W/ganesha.pid" &
-GPID=$!; PIDS+=($GPID)
-for i in $(seq 1 50); do (echo > /dev/tcp/127.0.0.1/$GPORT) 2>/dev/null && break; sleep 0.2; done
-sleep 1
-if [ -n "$STARTED_RPCBIND" ]; then kill "$STARTED_RPCBIND"; fi
+. "$ROOT/bench/ganesha.sh"
+start_ganesha "$T" $GPORT $GMPORT
 
 # vmroot: a fresh server and diff per run, so every run is a first boot.
 start_vmroot() { # run

@@ -75,18 +75,8 @@ VPORT=20490; GPORT=20500; GMPORT=20501; OPORT=20510
 "$W/vmroot" serve "$W/tree.ext4" --hosts-dir "$W/hosts" --listen 127.0.0.1 --port $VPORT --portmap-port -1 --no-udp 2> "$W/vmroot.log" &
 VPID=$!; PIDS+=($VPID)
 
-STARTED_RPCBIND=
-if ! pgrep -x rpcbind >/dev/null; then
-	rpcbind -f -w & STARTED_RPCBIND=$!; PIDS+=($STARTED_RPCBIND)
-	sleep 0.5
-fi
-cat > "$W/ganesha.conf" <<EOF
-NFS_CORE_PARAM { NFS_Port = $GPORT; MNT_Port = $GMPORT; Bind_addr = 127.0.0.1; Protocols = 3; Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; Mount_Path_Pseudo = true; }
-NFSV4 { Graceless = true; }
-EXPORT { Export_Id = 1; Path = $T; Pseudo = /export; Access_Type = RW; Squash = No_Root_Squash; Protocols = 3; Transports = TCP; FSAL { Name = VFS; } }
-EOF
-ganesha.nfsd -F -f "$W/ganesha.conf" -L "$W/ganesha.log" -N NIV_EVENT -p "$W/ganesha.pid" &
-GPID=$!; PIDS+=($GPID)
+. "$ROOT/bench/ganesha.sh"
+start_ganesha "$T" $GPORT $GMPORT
 
 (cd "$T" && exec "$W/gonfs/osnfs" "$T" $OPORT > "$W/gonfs.log" 2>&1) &
 OPID=$!; PIDS+=($OPID)
@@ -104,7 +94,6 @@ for s in vmroot ganesha gonfs; do
 		sleep 0.2
 	done
 done
-if [ -n "$STARTED_RPCBIND" ]; then kill "$STARTED_RPCBIND"; fi
 
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,42 +103,9 @@ boot = "pxelinux"
 		}
 	}
 	write("")
-	cmd := exec.Command(vmrootBin, "serve", "--config", cfgPath)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var logged []string
-	waitLog := func(re string) {
-		t.Helper()
-		rx := regexp.MustCompile(re)
-		timeout := time.After(10 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("server exited before logging %q:\n%s", re, strings.Join(logged, "\n"))
-				}
-				logged = append(logged, l)
-				if rx.MatchString(l) {
-					return
-				}
-			case <-timeout:
-				t.Fatalf("no log line %q:\n%s", re, strings.Join(logged, "\n"))
-			}
-		}
-	}
-	waitLog(fmt.Sprintf(`msg="tftp serving" addr=127.0.0.1:%d`, tftpPort))
-	waitLog(fmt.Sprintf(`msg="http serving" addr=127.0.0.1:%d base_url=http://127.0.0.1:%d`, httpPort, httpPort))
+	srv := startServe(t, "--config", cfgPath)
+	srv.waitLog(fmt.Sprintf(`msg="tftp serving" addr=127.0.0.1:%d`, tftpPort))
+	srv.waitLog(fmt.Sprintf(`msg="http serving" addr=127.0.0.1:%d base_url=http://127.0.0.1:%d`, httpPort, httpPort))
 
 	if b, err := tftpGet(t, tftpPort, "pxelinux.0"); err != nil || string(b) != "fake pxelinux" {
 		t.Errorf("pxelinux.0: %q %v", b, err)
@@ -174,9 +139,9 @@ boot = "pxelinux"
 
 	// SIGHUP: web2 appears, with the image's kernel.
 	write("[[host]]\nname = \"web2\"\nmac = \"52:54:00:12:34:02\"\n")
-	cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(`msg="host table reloaded" hosts=2`)
-	for _, l := range logged {
+	srv.cmd.Process.Signal(syscall.SIGHUP)
+	srv.waitLog(`msg="host table reloaded" hosts=2`)
+	for _, l := range srv.logged {
 		if strings.Contains(l, "take effect after a restart") {
 			t.Errorf("host-only reload warned: %s", l)
 		}
@@ -191,9 +156,9 @@ boot = "pxelinux"
 		t.Errorf("web2's script after SIGHUP: %d", code)
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("serve after SIGTERM: %v\n%s", err, strings.Join(logged, "\n"))
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	if err := srv.cmd.Wait(); err != nil {
+		t.Fatalf("serve after SIGTERM: %v\n%s", err, srv.log())
 	}
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", httpPort), time.Second); err == nil {
 		c.Close()

@@ -61,41 +61,8 @@ func TestServeConfigReloadAndStop(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "vmroot.toml"), []byte(cfg), 0o644)
 	}
 	write("127.0.0.1")
-	cmd := exec.Command(vmrootBin, "serve", "--config", filepath.Join(dir, "vmroot.toml"))
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var logged []string
-	waitLog := func(re string) {
-		t.Helper()
-		rx := regexp.MustCompile(re)
-		timeout := time.After(10 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("server exited before logging %q:\n%s", re, strings.Join(logged, "\n"))
-				}
-				logged = append(logged, l)
-				if rx.MatchString(l) {
-					return
-				}
-			case <-timeout:
-				t.Fatalf("no log line %q:\n%s", re, strings.Join(logged, "\n"))
-			}
-		}
-	}
-	waitLog("msg=serving")
+	srv := startServe(t, "--config", filepath.Join(dir, "vmroot.toml"))
+	srv.waitLog("msg=serving")
 	url := func(p string) string {
 		return fmt.Sprintf("nfs://127.0.0.1/vmroot/%s?version=3&nfsport=%d&mountport=%d&uid=1000&gid=1000", p, port, port)
 	}
@@ -108,17 +75,17 @@ func TestServeConfigReloadAndStop(t *testing.T) {
 		t.Fatalf("nfs-cp: %v %s", err, out)
 	}
 	// Every log line about a host names it.
-	waitLog(`msg=mounted host=local`)
+	srv.waitLog(`msg=mounted host=local`)
 	write("127.0.0.9")
-	cmd.Process.Signal(syscall.SIGHUP)
-	waitLog("msg=\"host table reloaded\"")
+	srv.cmd.Process.Signal(syscall.SIGHUP)
+	srv.waitLog("msg=\"host table reloaded\"")
 	if out, err := exec.Command("nfs-cat", url("motd")).CombinedOutput(); err == nil {
 		t.Errorf("host removed by SIGHUP still reads: %q", out)
 	}
-	waitLog(`mount refused: unknown host" host=127.0.0.1`)
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("serve after SIGTERM: %v\n%s", err, strings.Join(logged, "\n"))
+	srv.waitLog(`mount refused: unknown host" host=127.0.0.1`)
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	if err := srv.cmd.Wait(); err != nil {
+		t.Fatalf("serve after SIGTERM: %v\n%s", err, srv.log())
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "diff", "tmp", "new")); err != nil || string(b) != "written\n" {
 		t.Errorf("file in the diff: %q %v", b, err)
@@ -127,3 +94,54 @@ func TestServeConfigReloadAndStop(t *testing.T) {
 		t.Error("the base image changed")
 	}
 }
+
+// serveProc is a running "vmroot serve" whose log the test reads line by
+// line; it is killed when the test ends.
+type serveProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	lines  chan string
+	logged []string
+}
+
+func startServe(t *testing.T, args ...string) *serveProc {
+	t.Helper()
+	p := &serveProc{t: t, cmd: exec.Command(vmrootBin, append([]string{"serve"}, args...)...), lines: make(chan string, 100)}
+	stderr, _ := p.cmd.StderrPipe()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill() })
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	return p
+}
+
+// waitLog reads the log until a line matches re, failing after 10 s or
+// when the server exits first.
+func (p *serveProc) waitLog(re string) {
+	p.t.Helper()
+	rx := regexp.MustCompile(re)
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				p.t.Fatalf("server exited before logging %q:\n%s", re, p.log())
+			}
+			p.logged = append(p.logged, l)
+			if rx.MatchString(l) {
+				return
+			}
+		case <-timeout:
+			p.t.Fatalf("no log line %q:\n%s", re, p.log())
+		}
+	}
+}
+
+func (p *serveProc) log() string { return strings.Join(p.logged, "\n") }

@@ -145,37 +145,14 @@ func sameSums(t *testing.T, before, after map[string]string) {
 // image and export), in namespace ns when ns is not empty, until the test
 // ends, and waits until addr accepts connections. It returns the
 // server's log.
-func (im *image) serve(t *testing.T, ns, addr, toml string) *syncBuf {
+func (im *image) serve(t *testing.T, ns, addr, toml string) *netboottest.Output {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "vmroot.toml")
 	toml = fmt.Sprintf("image = %q\nexport = \"/vmroot\"\nstate_dir = %q\n", im.vmdk, filepath.Join(t.TempDir(), "state")) + toml
 	if err := os.WriteFile(cfg, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{im.vmroot, "serve", "--config", cfg}
-	if ns != "" {
-		args = append([]string{"ip", "netns", "exec", ns}, args...)
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	out := &syncBuf{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("vmroot serve:\n%s", tail(out.String(), 60))
-		}
-	})
+	cmd, out := netboottest.StartServe(t, ns, im.vmroot, cfg)
 	dial := func() error {
 		c, err := net.DialTimeout("tcp4", addr, time.Second)
 		if err == nil {
@@ -255,7 +232,7 @@ func (im *image) checkBoot(t *testing.T, name, out, id string, walk, again bool)
 	t.Helper()
 	m := okLine.FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("%s: no marker line; console tail:\n%s", name, tail(out, 50))
+		t.Fatalf("%s: no marker line; console tail:\n%s", name, netboottest.Tail(out, 50))
 	}
 	if m[1] != id {
 		t.Errorf("%s: guest calls itself %s, want %s", name, m[1], id)
@@ -347,14 +324,6 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func tail(s string, n int) string {
-	l := strings.Split(s, "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
-}
-
 // The PXE path from one "vmroot serve --config" process inside a network
 // namespace (DHCP in full mode, TFTP, HTTP and NFS on 192.0.2.1, the
 // guests on tap0): two hosts boot through pxelinux over TFTP, a third
@@ -404,8 +373,7 @@ server = "192.0.2.1"
 		time.Sleep(100 * time.Millisecond)
 	}
 	for i, h := range []host{hosts[0], hosts[1], hosts[2], hosts[0]} {
-		out, took := qemu(t, ns, "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
-			"-device", "virtio-net-pci,netdev=n0,mac="+h.mac, "-boot", "n")
+		out, took := pxeBoot(t, ns, h.mac)
 		t.Logf("boot %d (%s, %s): marker after %.1fs", i+1, h.name, h.boot, took.Seconds())
 		im.checkBoot(t, fmt.Sprintf("boot %d (%s)", i+1, h.name), out, h.ip, h.args != "", i == 3)
 	}
@@ -424,6 +392,12 @@ server = "192.0.2.1"
 	checkDiff(t, filepath.Join(diffs, "deb2"), map[string]string{"written-by-192.0.2.12": "boot of 192.0.2.12\n"})
 	checkDiff(t, filepath.Join(diffs, "deb3"), map[string]string{"written-by-192.0.2.13": "boot of 192.0.2.13\n"})
 	sameSums(t, before, im.vmdkSums(t))
+}
+
+// pxeBoot network-boots a guest with mac on ns's tap0 (the NIC's iPXE ROM).
+func pxeBoot(t *testing.T, ns, mac string) (string, time.Duration) {
+	return qemu(t, ns, "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=n0,mac="+mac, "-boot", "n")
 }
 
 // vmroot as proxyDHCP beside a plain DHCP server (busybox udhcpd) that
@@ -458,12 +432,11 @@ args = "console=ttyS0 panic=-1"
 boot = "pxelinux"
 `, diff))
 	netboottest.Udhcpd(t, ns, tap, "192.0.2.100", "192.0.2.150")
-	out, took := qemu(t, ns, "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:12:35:04", "-boot", "n")
+	out, took := pxeBoot(t, ns, "52:54:00:12:35:04")
 	t.Logf("proxyDHCP boot: marker after %.1fs", took.Seconds())
 	m := okLine.FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("no marker line; console tail:\n%s\nvmroot serve:\n%s", tail(out, 50), tail(log.String(), 30))
+		t.Fatalf("no marker line; console tail:\n%s\nvmroot serve:\n%s", netboottest.Tail(out, 50), netboottest.Tail(log.String(), 30))
 	}
 	ip := net.ParseIP(m[1]).To4()
 	if ip == nil || ip[0] != 192 || ip[1] != 0 || ip[2] != 2 || ip[3] < 100 || ip[3] > 150 {

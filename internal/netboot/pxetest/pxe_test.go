@@ -249,7 +249,7 @@ func TestPXEBootThroughPxelinuxAndIPXE(t *testing.T) {
 		out := s.boot(t, c.mac)
 		m := mark.FindStringSubmatch(out)
 		if m == nil {
-			t.Errorf("%s: no marker; console tail:\n%s\nservice log:\n%s", c.mac, tail(out, 40), strings.Join(s.log.Lines(), "\n"))
+			t.Errorf("%s: no marker; console tail:\n%s\nservice log:\n%s", c.mac, netboottest.Tail(out, 40), strings.Join(s.log.Lines(), "\n"))
 			continue
 		}
 		want := "root=/dev/nfs nfsroot=192.0.2.1:/vmroot,vers=3,tcp,nolock ip=dhcp boot=nfs rw console=ttyS0 panic=-1"
@@ -281,7 +281,7 @@ func TestPXEBootBesideUdhcpd(t *testing.T) {
 	out := s.boot(t, "52:54:00:12:34:03")
 	m := mark.FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("no marker; console tail:\n%s\nservice log:\n%s", tail(out, 40), strings.Join(s.log.Lines(), "\n"))
+		t.Fatalf("no marker; console tail:\n%s\nservice log:\n%s", netboottest.Tail(out, 40), strings.Join(s.log.Lines(), "\n"))
 	}
 	if !strings.HasPrefix(m[1], "192.0.2.1") || len(m[1]) != len("192.0.2.100") || !strings.Contains(m[2], "nfsroot=192.0.2.1:/vmroot,vers=3,tcp") {
 		t.Errorf("guest says ip=%s cmdline=%s; want an address from udhcpd's pool", m[1], m[2])
@@ -312,7 +312,7 @@ func TestPXEBootNFSRootFromServe(t *testing.T) {
 	} {
 		out := s.boot(t, c.mac)
 		if !strings.Contains(out, "NFSROOT-OK ip="+c.ip+" marker=image-content") {
-			t.Fatalf("boot %d (%s): no NFS root; console tail:\n%s\nvmroot serve:\n%s", i+1, c.mac, tail(out, 40), tail(s.out.String(), 40))
+			t.Fatalf("boot %d (%s): no NFS root; console tail:\n%s\nvmroot serve:\n%s", i+1, c.mac, netboottest.Tail(out, 40), netboottest.Tail(s.out.String(), 40))
 		}
 		if strings.Contains(out, "NFSROOT-WRITE-FAILED") {
 			t.Errorf("boot %d (%s): the guest could not write its root", i+1, c.mac)
@@ -326,7 +326,7 @@ func TestPXEBootNFSRootFromServe(t *testing.T) {
 	for _, want := range []string{"service=dhcp mode=full", "file=pxelinux.cfg/01-52-54-00-12-34-11", "file=01-52-54-00-12-34-11/vmlinuz",
 		"path=/ipxe/52-54-00-12-34-12", "path=/boot/52-54-00-12-34-12/vmlinuz", "msg=mounted host=web1", "msg=mounted host=web2"} {
 		if !strings.Contains(log, want) {
-			t.Errorf("vmroot serve did not log %q:\n%s", want, tail(log, 60))
+			t.Errorf("vmroot serve did not log %q:\n%s", want, netboottest.Tail(log, 60))
 		}
 	}
 	// Each host's changes are in its own diff only; the image is untouched.
@@ -361,20 +361,20 @@ func TestPXEBootNFSRootProxyMACOnly(t *testing.T) {
 	out := s.boot(t, "52:54:00:12:34:13")
 	m := regexp.MustCompile(`NFSROOT-OK ip=(192\.0\.2\.1[0-5][0-9]) marker=image-content`).FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("no NFS root from udhcpd's pool; console tail:\n%s\nvmroot serve:\n%s", tail(out, 40), tail(s.out.String(), 40))
+		t.Fatalf("no NFS root from udhcpd's pool; console tail:\n%s\nvmroot serve:\n%s", netboottest.Tail(out, 40), netboottest.Tail(s.out.String(), 40))
 	}
 	if b, err := os.ReadFile(filepath.Join(web3, "root", "written-by-"+m[1])); err != nil || string(b) != "boot of "+m[1]+"\n" {
-		t.Errorf("web3's diff: %q %v\nvmroot serve:\n%s", b, err, tail(s.out.String(), 40))
+		t.Errorf("web3's diff: %q %v\nvmroot serve:\n%s", b, err, netboottest.Tail(s.out.String(), 40))
 	}
 	if log := s.out.String(); !strings.Contains(log, "msg=mounted host=web3") || !strings.Contains(log, "service=dhcp mode=proxy") {
-		t.Errorf("mount by MAC or proxy DHCP not logged:\n%s", tail(log, 60))
+		t.Errorf("mount by MAC or proxy DHCP not logged:\n%s", netboottest.Tail(log, 60))
 	}
 }
 
 // served is a "vmroot serve" process in a namespace of its own.
 type served struct {
 	services
-	out *syncBuffer
+	out *netboottest.Output
 }
 
 // serveAll runs "vmroot serve --config" with DHCP (the given [dhcp]
@@ -408,26 +408,7 @@ listen = "192.0.2.1:8080"
 	if err := os.WriteFile(cfg, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", ns, bin, "serve", "--config", cfg)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("vmroot serve:\n%s", tail(out.String(), 60))
-		}
-	})
+	_, out := netboottest.StartServe(t, ns, bin, cfg)
 	for i := 0; !strings.Contains(out.String(), `msg="boot services"`); i++ {
 		if i == 100 {
 			t.Fatalf("vmroot serve did not start its boot services:\n%s", out.String())
@@ -437,24 +418,6 @@ listen = "192.0.2.1:8080"
 	return &served{services{ns: ns, log: &netboottest.Recorder{}}, out}
 }
 
-// syncBuffer is a bytes.Buffer a process writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func logged(r *netboottest.Recorder, s string) bool {
 	for _, l := range r.Lines() {
 		if strings.Contains(l, s) {
@@ -462,14 +425,6 @@ func logged(r *netboottest.Recorder, s string) bool {
 		}
 	}
 	return false
-}
-
-func tail(s string, n int) string {
-	l := strings.Split(s, "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }
 
 func mustMAC(s string) net.HardwareAddr {
