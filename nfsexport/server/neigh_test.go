@@ -72,6 +72,7 @@ func TestMACOnlyHost(t *testing.T) {
 	}, calls: map[netip.Addr]int{}}
 	f.stop()
 	f.cfg.LookupMAC = neigh.lookup
+	f.port = 0 // no client needs the old port; another test may hold it by now
 	f.start()
 
 	m := f.dial("127.0.0.3", 1000, 1000)
