@@ -306,6 +306,7 @@ type dirHandle struct {
 	n      *node
 	mu     sync.Mutex
 	ents   []fuse.DirEntry
+	oents  []overlay.DirEntry
 	loaded bool
 	pos    int
 }
@@ -314,6 +315,7 @@ var (
 	_ gofs.NodeOpendirHandler = (*node)(nil)
 	_ gofs.FileReaddirenter   = (*dirHandle)(nil)
 	_ gofs.FileSeekdirer      = (*dirHandle)(nil)
+	_ gofs.FileLookuper       = (*dirHandle)(nil)
 )
 
 func (d *dirHandle) load() syscall.Errno {
@@ -328,8 +330,29 @@ func (d *dirHandle) load() syscall.Errno {
 	for i, e := range ents {
 		d.ents[i] = fuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: e.Mode, Off: e.Cookie}
 	}
+	d.oents = ents
 	d.loaded = true
 	return 0
+}
+
+// Lookup is READDIRPLUS's lookup of the entry just listed: the overlay
+// builds it from the listing entry without searching the layers again.
+func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	d.mu.Lock()
+	var e overlay.DirEntry
+	ok := d.pos > 0 && d.pos <= len(d.oents) && d.oents[d.pos-1].Name == name
+	if ok {
+		e = d.oents[d.pos-1]
+	}
+	d.mu.Unlock()
+	if !ok {
+		return d.n.Lookup(ctx, name, out)
+	}
+	c, err := d.n.r.o.LookupEntry(d.n.n, &e)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return d.n.child(ctx, c, out)
 }
 
 func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {

@@ -605,6 +605,43 @@ func (o *FS) lookupLocked(dir *Node, name string) (*Node, error) {
 	return n, nil
 }
 
+// LookupEntry is Lookup of entry e of a listing of dir. READDIRPLUS
+// looks up every entry it lists; an entry listed from a lower layer of a
+// directory that has nothing in the diff is still exactly what the
+// listing saw (lower layers never change), so it becomes a node without
+// searching the layers again. Any other entry takes the Lookup path.
+func (o *FS) LookupEntry(dir *Node, e *DirEntry) (*Node, error) {
+	l, ok := o.dec(e.Ino)
+	if !e.lower || !ok || dir.mode != fsys.S_IFDIR {
+		return o.Lookup(dir, e.Name)
+	}
+	o.ns.RLock()
+	defer o.ns.RUnlock()
+	ds := dir.state()
+	// A lower directory listed over further lower layers is merged
+	// with them: find collects those.
+	if ds.upper || ds.removed || ds.opaque || len(ds.lowers) == 0 ||
+		(e.Mode == fsys.S_IFDIR && len(ds.lowers) > 1) {
+		return o.lookupLocked(dir, e.Name)
+	}
+	g := o.cgen.Load()
+	dir.mu.Lock()
+	if k, ok := dir.kids[e.Name]; ok && k.gen == g {
+		if n := k.n.Value(); n != nil {
+			dir.mu.Unlock()
+			return n, nil
+		}
+	}
+	dir.mu.Unlock()
+	a, err := o.lowers[l.layer].Stat(l.ino)
+	if err != nil || a.Mode&fsys.S_IFMT != e.Mode {
+		return o.lookupLocked(dir, e.Name)
+	}
+	n := o.nodeFor(dir, e.Name, found{mode: e.Mode, lattr: a, lowers: []lref{l}})
+	o.remember(dir, e.Name, n, g)
+	return n, nil
+}
+
 func (o *FS) remember(dir *Node, name string, n *Node, g uint64) {
 	dir.mu.Lock()
 	if dir.kids == nil {
