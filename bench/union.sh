@@ -1,10 +1,13 @@
 #!/bin/bash
 # Side-by-side union filesystem benchmark: kernel overlayfs over a
 # loop-mounted ext4 image, fuse-overlayfs over the same tree extracted to a
-# directory, and `vmroot mount` reading the same image in place.
+# directory, and `vmroot mount` reading the same image in place. Two
+# plain FUSE passthroughs of a copy of the tree, with no union behind
+# them, show what FUSE itself costs on this machine: go-fuse's loopback
+# with vmroot's mount settings (bench/fusefloor) and bindfs (libfuse, C).
 # Usage: [REPS=3] bench/union.sh [SCALE]   (SCALE=1: 20,000 entries, 1 GiB file)
 # Every row but the copy-up (one big file) is the best of REPS runs.
-# Needs root, mke2fs, fuse-overlayfs. Prints a markdown table of seconds
+# Needs root, mke2fs, fuse-overlayfs, bindfs (installed when missing). Prints a markdown table of seconds
 # with the ratios to each peer and the targets of issue 3.
 set -euo pipefail
 SCALE=${1:-1}
@@ -18,6 +21,8 @@ cleanup() {
 	rm -rf "$W"
 }
 trap cleanup EXIT
+command -v bindfs >/dev/null || apt-get install -y bindfs >/dev/null
+(cd "$(dirname "$0")/.." && go build -o "$W/fusefloor" ./bench/fusefloor)
 [ -x "$VMROOT" ] || (cd "$(dirname "$0")/.." && go build -o "$VMROOT" ./cmd/vmroot)
 
 # The tree: directories of 50 small files, a subtree to delete and chmod, a big file.
@@ -57,10 +62,18 @@ setup() { # kind -> mounts $W/mnt-$kind with a fresh upper
 	overlay) mount -t overlay overlay -o "lowerdir=$W/loop,upperdir=$W/up-$k,workdir=$W/work-$k" "$m" ;;
 	fuse-overlayfs) fuse-overlayfs -o "lowerdir=$W/tree,upperdir=$W/up-$k,workdir=$W/work-$k" "$m" ;;
 	vmroot) "$VMROOT" mount --diff "$W/up-$k" "$W/base.img" "$m" ;;
+	bindfs | loopback) # own copies: rm -rf and chmod -R through them change what they serve
+		cp -a "$W/tree/usr" "$W/up-$k/usr"; mkdir "$W/up-$k/data"; ln "$W/tree/data/big" "$W/up-$k/data/big"
+		if [ "$k" = bindfs ]; then
+			bindfs -o dev,suid "$W/up-$k" "$m"
+		else
+			"$W/fusefloor" "$W/up-$k" "$m" > "$W/fusefloor.log" 2>&1 &
+			for _ in $(seq 1 100); do grep -q ready "$W/fusefloor.log" 2>/dev/null && break; sleep 0.1; done
+		fi ;;
 	esac
 }
 
-KINDS="overlay fuse-overlayfs vmroot"
+KINDS="overlay fuse-overlayfs vmroot loopback bindfs"
 REPS=${REPS:-3}
 declare -A R
 # best ROW KIND SECONDS keeps the fastest of the repetitions.
@@ -102,7 +115,7 @@ for rep in $(seq 1 "$REPS"); do
 	done
 done
 # One big file: one copy-up per peer, from a warm page cache.
-for k in $KINDS; do
+for k in overlay fuse-overlayfs vmroot; do
 	m="$W/mnt-$k"
 	cat "$m/data/big" >/dev/null
 	best appendbig "$k" "$(t sh -c "echo x >> '$m/data/big'")"
@@ -115,8 +128,8 @@ sha_after=$(sha256sum "$W/base.img" | cut -d' ' -f1)
 # and the issue's target for the row (ratio = vmroot / peer; lower is better).
 # Targets: faster than fuse-overlayfs on every row; metadata rows within 3x
 # of kernel overlayfs; base-file reads at least half its speed (<= 2x time).
-echo "| seconds ($ENTRIES entries, $BIGMB MiB) | kernel overlayfs | fuse-overlayfs | vmroot | vmroot/overlayfs | vmroot/fuse-overlayfs | target | met |"
-echo "|---|---:|---:|---:|---:|---:|---|---|"
+echo "| seconds ($ENTRIES entries, $BIGMB MiB) | kernel overlayfs | fuse-overlayfs | vmroot | vmroot/overlayfs | vmroot/fuse-overlayfs | target | met | go-fuse loopback | bindfs |"
+echo "|---|---:|---:|---:|---:|---:|---|---|---:|---:|"
 for row in "walkcold:stat walk, cold:3" "walkwarm:stat walk, warm:3" "readsmall:read all small files:2" \
 	"readbig:read 1 GiB base file (cold):2" "appendbig:copy-up 1 GiB file by append:-" "untar:untar 8,000 files:3" \
 	"rmrf:rm -rf lower tree (2,040):3" "chmod:chmod -R lower tree (1,020):3"; do
@@ -129,6 +142,11 @@ for row in "walkcold:stat walk, cold:3" "walkwarm:stat walk, warm:3" "readsmall:
 		target="$target, <= ${lim}x overlayfs"
 		[ "$(echo "$vm <= $lim * $ov" | bc)" = 1 ] || met=no
 	fi
-	printf '| %s | %.3f | %.3f | %.3f | %.2fx | %.2fx | %s | %s |\n' "$label" "$ov" "$fo" "$vm" "$r1" "$r2" "$target" "$met"
+	floor() { # kind -> "seconds (ratio to overlayfs)" or -
+		local v=${R[$1,$key]:-}
+		[ -n "$v" ] && printf '%.3f (%.1fx)' "$v" "$(echo "scale=3; $v / $ov" | bc)" || echo -
+	}
+	lb=$(floor loopback); bf=$(floor bindfs)
+	printf '| %s | %.3f | %.3f | %.3f | %.2fx | %.2fx | %s | %s | %s | %s |\n' "$label" "$ov" "$fo" "$vm" "$r1" "$r2" "$target" "$met" "$lb" "$bf"
 done
 [ "$sha_before" = "$sha_after" ] && echo "base image unchanged (sha256 $sha_before)" || { echo "BASE IMAGE CHANGED"; exit 1; }
