@@ -184,6 +184,7 @@ func runServe(c *cobra.Command, cfg *config.Config, log *slog.Logger) error {
 			return err
 		}
 	}
+	cur := cfg // the host table in force
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			if cfg.Path == "" {
@@ -195,9 +196,15 @@ func runServe(c *cobra.Command, cfg *config.Config, log *slog.Logger) error {
 				var h []server.Host
 				var u server.Unknown
 				if h, u, err = serverHosts(nc); err == nil {
-					err = reloadBoot(boot, diffs, nc)
-					if err == nil {
-						err = srv.SetHosts(h, u)
+					if err = srv.SetHosts(h, u); err == nil {
+						if err = reloadBoot(boot, diffs, nc); err != nil {
+							// Both tables stay as they were.
+							if oh, ou, e := serverHosts(cur); e == nil {
+								srv.SetHosts(oh, ou)
+							}
+						} else {
+							cur = nc
+						}
 					}
 				}
 			}
