@@ -585,7 +585,19 @@ var (
 	_ gofs.FilePassthroughFder = (*ptFile)(nil)
 )
 
+// spliceMin is the smallest read served by splicing from the image file:
+// below it the pipe set-up costs more than the copy it saves.
+const spliceMin = 128 << 10
+
 func (f *file) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if len(dest) >= spliceMin {
+		if fd, hoff, n, ok := f.h.HostRange(off, int64(len(dest))); ok {
+			if n == 0 {
+				return fuse.ReadResultData(nil), 0
+			}
+			return fuse.ReadResultFd(uintptr(fd), hoff, int(n)), 0
+		}
+	}
 	k, err := f.h.ReadAt(dest, off)
 	if err != nil && k == 0 {
 		return nil, errno(err)

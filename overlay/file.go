@@ -149,6 +149,41 @@ func (h *Handle) pread(fd int, p []byte, off int64) (int, error) {
 	return total, nil
 }
 
+// FileHostRanger is implemented by layers that can tell where in a host
+// file a file's bytes are stored as-is (ext.FS.HostRange).
+type FileHostRanger interface {
+	HostRange(ino uint64, off, length int64) (fd int, hostOff, n int64, ok bool)
+}
+
+// HostRange locates bytes [off, off+length) of the open file, cut at its
+// end, in a host file: ok when the handle reads a lower layer that stores
+// all of them as-is in one run there, so a front end may splice them
+// from that file instead of copying them through this process. n is 0 at
+// the end of the file. Lower layers never change, so the range stays
+// right even if the file is copied up before it is read, as for a read
+// already under way.
+func (h *Handle) HostRange(off, length int64) (fd int, hostOff, n int64, ok bool) {
+	h.mu.Lock()
+	hfd := h.hfd
+	h.mu.Unlock()
+	s := h.n.state()
+	if hfd >= 0 || (s.upper && !s.meta) {
+		return -1, 0, 0, false
+	}
+	l := s.origin
+	if !s.meta {
+		if len(s.lowers) == 0 {
+			return -1, 0, 0, false
+		}
+		l = s.lowers[0]
+	}
+	r, isHost := h.o.lowers[l.layer].(FileHostRanger)
+	if !isHost {
+		return -1, 0, 0, false
+	}
+	return r.HostRange(l.ino, off, length)
+}
+
 func (h *Handle) readLower(s *state, p []byte, off int64) (int, error) {
 	l := s.origin
 	if !s.meta {

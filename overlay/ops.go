@@ -382,6 +382,24 @@ func (o *FS) Unlink(dir *Node, name string) error {
 	return o.removeName(dir, name, n)
 }
 
+// lowerFound is what find would return for a name that lookupLocked has
+// just resolved to n, when n is a non-directory that lives only in one
+// lower layer: nothing in the diff shadows that name (the lookup would
+// have found it), so the layers need no second search (rm -rf unlinks
+// every lower file of a tree). Caller holds ns.
+func (o *FS) lowerFound(n *Node) (found, bool) {
+	s := n.state()
+	if n.mode == fsys.S_IFDIR || s.upper || s.removed || s.indexed || s.meta || len(s.lowers) != 1 {
+		return found{}, false
+	}
+	l := s.lowers[0]
+	a, err := o.lowers[l.layer].Stat(l.ino)
+	if err != nil || a.Mode&fsys.S_IFMT != n.mode {
+		return found{}, false
+	}
+	return found{mode: n.mode, lattr: a, lowers: s.lowers}, true
+}
+
 // focus makes (dir, name) the node's primary name, so that a copy-up
 // happens under that name.
 func (o *FS) focus(n *Node, dir *Node, name string) {
@@ -396,9 +414,12 @@ func (o *FS) focus(n *Node, dir *Node, name string) {
 
 func (o *FS) removeName(dir *Node, name string, n *Node) error {
 	o.focus(n, dir, name)
-	f, err := o.find(dir, name)
-	if err != nil {
-		return err
+	f, ok := o.lowerFound(n)
+	if !ok {
+		var err error
+		if f, err = o.find(dir, name); err != nil {
+			return err
+		}
 	}
 	if !f.upper && f.lattr.Nlink > 1 {
 		// Keep the other lower names of this inode counted.
