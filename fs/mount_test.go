@@ -70,7 +70,10 @@ func mountFS(t testing.TB, diff string, lowers ...fsys.FS) *testMount {
 		}
 		done = true
 		if err := srv.Unmount(); err != nil {
+			// Busy after a failed test left a file open: detach, or
+			// Wait would block for good.
 			t.Errorf("unmount: %v", err)
+			unix.Unmount(mnt, unix.MNT_DETACH)
 		}
 		srv.Wait()
 		o.Close()

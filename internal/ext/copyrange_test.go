@@ -78,3 +78,73 @@ func TestCopyRangeMatchesRead(t *testing.T) {
 		}
 	}
 }
+
+// HostRange answers only for a range that is all in one stored run: the
+// host bytes it points at are then the file's bytes; a hole, inline data
+// or a disk without host ranges gives !ok, and the end of the file ok
+// with nothing to read.
+func TestHostRangeMatchesRead(t *testing.T) {
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 40000) // 640,000 bytes
+	f, _ := os.Create(filepath.Join(dir, "holey"))
+	f.Write(data)
+	f.WriteAt(data[:5000], 3<<20)
+	f.Close()
+	os.WriteFile(filepath.Join(dir, "small"), []byte("tiny"), 0o644)
+	for _, args := range [][]string{{"-t", "ext4"}, {"-t", "ext4", "-O", "inline_data"}, {"-t", "ext3"}} {
+		img := mkfs(t, dir, args...)
+		plain := openImage(t, img)
+		hf, err := os.Open(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hf.Close()
+		st, _ := hf.Stat()
+		fs, err := Open(hostFile{hf}, st.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits := 0
+		for _, name := range []string{"holey", "small"} {
+			ino := mustResolve(t, fs, "/"+name)
+			a, _ := fs.Stat(ino)
+			want, err := readAll(plain, ino, a.Size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range [][2]int64{{0, 131072}, {4000, 200000}, {600000, 131072}, {640000 - 100, 4096},
+				{1 << 20, 131072}, {3<<20 + 1000, 1 << 20}, {a.Size, 4096}, {0, 1 << 20}} {
+				fd, hoff, n, ok := fs.HostRange(ino, r[0], r[1])
+				if !ok {
+					continue
+				}
+				if r[0] >= a.Size {
+					if n != 0 {
+						t.Errorf("%v %s: HostRange at the end gives %d bytes", args, name, n)
+					}
+					continue
+				}
+				if w := min(r[1], a.Size-r[0]); n != w {
+					t.Fatalf("%v %s %v: ok with %d bytes, want %d", args, name, r, n, w)
+				}
+				got := make([]byte, n)
+				if k, err := unix.Pread(fd, got, hoff); err != nil || int64(k) != n {
+					t.Fatalf("pread: %d, %v", k, err)
+				}
+				if !bytes.Equal(got, want[r[0]:r[0]+n]) {
+					t.Errorf("%v %s %v: host bytes differ from the file's", args, name, r)
+				}
+				hits++
+			}
+			if _, _, _, ok := fs.HostRange(ino, 1<<20, 4096); ok && name == "holey" {
+				t.Errorf("%v: HostRange of a hole is ok", args)
+			}
+		}
+		if hits < 3 {
+			t.Errorf("%v: HostRange answered only %d ranges", args, hits)
+		}
+		if _, _, _, ok := plain.HostRange(mustResolve(t, plain, "/holey"), 0, 100); ok {
+			t.Errorf("plain reader: HostRange is ok")
+		}
+	}
+}
