@@ -3,17 +3,20 @@
 package rpc
 
 import (
+	"net"
 	"syscall"
 	"time"
 )
 
-// Blocking reads are Linux only (see blocking_linux.go and
-// conn.setBlocking): elsewhere sockets stay with the netpoller.
-func sockTimeouts(syscall.RawConn, time.Duration) bool { return false }
-func sockNonblock(syscall.RawConn, bool) bool          { return false }
-func sockShutdown(syscall.RawConn, int)                {}
+// Raw sockets are Linux only (see sock and blocking_linux.go): elsewhere
+// connections stay with the netpoller and these are never called.
+const rawSockets = false
 
 const (
 	shutRead = 0
 	shutBoth = 2
 )
+
+func rawDup(net.Conn, time.Duration, time.Duration) (int, error) { return -1, syscall.EINVAL }
+func rawRead(int, []byte) (int, error)                           { return 0, syscall.EINVAL }
+func rawWritev(int, [][]byte, time.Time) error                   { return syscall.EINVAL }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
@@ -31,47 +30,86 @@ func (s *Server) connCount() int {
 	return len(s.conns)
 }
 
-// Busy connections take blocking-socket slots up to maxBlockers, the
-// others stay with the netpoller, and every slot comes back when its
-// connection ends.
-func TestBlockingSlots(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("blocking sockets are Linux only")
+// rawConns counts the connections whose socket is off the netpoller.
+func (s *Server) rawConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		c.sk.fdMu.Lock()
+		if c.sk.fd >= 0 {
+			n++
+		}
+		c.sk.fdMu.Unlock()
 	}
+	return n
+}
+
+func setRawWait(t *testing.T, d time.Duration) {
+	old := rawWait
+	rawWait = d
+	t.Cleanup(func() { rawWait = old })
+}
+
+// A busy connection leaves the netpoller (raw socket).
+func TestRawSocketWhileBusy(t *testing.T) {
+	if !rawSockets {
+		t.Skip("raw sockets are Linux only")
+	}
+	setRawWait(t, time.Hour) // before startServer: restored after its shutdown
 	env := startServer(t, nil)
 	var clients []*Client
 	for range 4 {
 		c := dial(t, "tcp", env.addr, ClientOptions{})
 		clients = append(clients, c)
-		for range 3 {
-			var res opaqueRes
-			if err := c.Call(ctxT(t), testProg, 2, 1, opaqueArg("ping"), &res); err != nil || string(res.b) != "ping" {
-				t.Fatalf("echo: %q, %v", res.b, err)
-			}
+		for range 2 {
+			echo(t, c)
 		}
 	}
-	if n, limit := env.srv.blockers.Load(), maxBlockers(); n < 1 || n > limit {
-		t.Errorf("%d blocking sockets with 4 busy connections, want 1..%d", n, limit)
+	if n := env.srv.rawConns(); n != 4 {
+		t.Errorf("%d of 4 busy connections off the netpoller", n)
 	}
 	for _, c := range clients {
 		c.Close()
 	}
 	waitFor(t, "closed", func() bool { return env.srv.connCount() == 0 })
-	if n := env.srv.blockers.Load(); n != 0 {
-		t.Errorf("%d blocking-socket slots still taken with no connection", n)
+}
+
+// A raw connection whose client pauses goes back to the netpoller, and
+// its calls are answered throughout, raw or not.
+func TestRawSocketPause(t *testing.T) {
+	if !rawSockets {
+		t.Skip("raw sockets are Linux only")
+	}
+	setRawWait(t, time.Millisecond)
+	env := startServer(t, nil)
+	c := dial(t, "tcp", env.addr, ClientOptions{})
+	for range 3 {
+		for range 5 {
+			echo(t, c)
+		}
+		waitFor(t, "back with the netpoller", func() bool { return env.srv.rawConns() == 0 })
+	}
+}
+
+func echo(t *testing.T, c *Client) {
+	t.Helper()
+	var res opaqueRes
+	if err := c.Call(ctxT(t), testProg, 2, 1, opaqueArg("ping"), &res); err != nil || string(res.b) != "ping" {
+		t.Fatalf("echo: %q, %v", res.b, err)
 	}
 }
 
 // A client that stops reading while its replies fill the socket buffers
 // is cut off after WriteTimeout, even though the writes wait in the
-// kernel (blocking socket) rather than in the netpoller.
+// kernel (raw socket) rather than in the netpoller.
 func TestBlockingWriteTimeout(t *testing.T) {
 	env := startServer(t, func(s *Server) { s.WriteTimeout = 300 * time.Millisecond })
 	nc := rawConn(t, env.addr)
 	call := func(xid uint32, n uint32) []byte {
 		return mark(rawCall(xid, 2, testProg, 2, 5, OpaqueAuth{}, binary.BigEndian.AppendUint32(nil, n)), true)
 	}
-	// One lone call first, so that the connection has its slot.
+	// One lone call first, so that the connection leaves the netpoller.
 	if _, err := nc.Write(call(1, 16)); err != nil {
 		t.Fatal(err)
 	}
@@ -87,13 +125,10 @@ func TestBlockingWriteTimeout(t *testing.T) {
 		}
 	}()
 	waitFor(t, "closed", func() bool { return env.srv.connCount() == 0 })
-	if n := env.srv.blockers.Load(); n != 0 {
-		t.Errorf("%d blocking-socket slots still taken with no connection", n)
-	}
 }
 
 // Shutdown and Close reach a reader waiting in the kernel for the next
-// call on a blocking socket.
+// call on a raw socket.
 func TestBlockingStopAndClose(t *testing.T) {
 	for _, hard := range []bool{false, true} {
 		srv := &Server{Logger: quietLogger(t)}
@@ -128,8 +163,5 @@ func TestBlockingStopAndClose(t *testing.T) {
 			t.Logf("hard=%v: read after stop: %v", hard, err)
 		}
 		waitFor(t, "closed", func() bool { return srv.connCount() == 0 })
-		if n := srv.blockers.Load(); n != 0 {
-			t.Errorf("hard=%v: %d blocking-socket slots still taken", hard, n)
-		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -79,10 +78,6 @@ const (
 	DefaultWriteTimeout = 30 * time.Second
 	DefaultMaxConns     = 4096
 	maxUDPReply         = 65507
-
-	// blockingWait is how long a TCP read or write waits in the kernel
-	// before handing over to the netpoller (see setBlocking).
-	blockingWait = 20 * time.Millisecond
 )
 
 // ErrServerClosed is returned by Serve and ServePacket after Shutdown or
@@ -98,7 +93,9 @@ var ErrServerClosed = errors.New("rpc: server closed")
 // a 64 KiB read buffer. A call arriving alone is handled on the reading
 // goroutine, which writes its reply itself; otherwise calls run
 // concurrently and one writer goroutine per connection sends their
-// replies, several per writev when they queue up.
+// replies, several per writev when they queue up. On Linux a busy TCP
+// connection's socket leaves the netpoller and is read and written with
+// blocking system calls until its client pauses (see sock).
 type Server struct {
 	Logger       *slog.Logger
 	MaxRecord    int           // largest TCP record accepted (DefaultMaxRecord)
@@ -116,7 +113,6 @@ type Server struct {
 	hardCtx  context.Context // cancelled by Close or an expired Shutdown
 	hardStop context.CancelFunc
 	active   sync.WaitGroup // connections and packet loops
-	blockers atomic.Int32   // connections with blocking sockets (conn.setBlocking)
 }
 
 func (s *Server) init() {
@@ -546,13 +542,7 @@ type conn struct {
 	one      [1]*request // runInline's batch
 	stopCh   chan struct{}
 	stopOnce sync.Once
-	// rc is the TCP socket, when its kernel timeouts could be set
-	// (setBlocking may then use it); blocking says that it is in
-	// blocking mode, holding one of the server's blockers slots: its
-	// reads and writes may then wait in the kernel, so stop and
-	// closeNow shut it down to wake them.
-	rc       syscall.RawConn
-	blocking atomic.Bool
+	sk       *sock // nc, or its socket off the netpoller: all I/O goes here
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -575,11 +565,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		stopCh: make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(s.hardCtx)
-	if tc, ok := nc.(*net.TCPConn); ok {
-		if rc, err := tc.SyscallConn(); err == nil && sockTimeouts(rc, blockingWait) {
-			c.rc = rc
-		}
-	}
+	c.sk = newSock(nc, orDefault(s.WriteTimeout, DefaultWriteTimeout))
 	s.conns[c] = struct{}{}
 	s.active.Add(1)
 	return c
@@ -590,79 +576,12 @@ func (c *conn) stop() {
 	c.stopOnce.Do(func() {
 		c.stopping.Store(true)
 		close(c.stopCh)
-		c.nc.SetReadDeadline(time.Unix(1, 0))
-		if c.blocking.Load() {
-			// The deadline does not reach a read sleeping in the kernel.
-			sockShutdown(c.rc, shutRead)
-		}
+		c.sk.stop()
 	})
 }
 
-// closeNow closes the connection from any goroutine. A read sleeping in
-// the kernel would hold Close up until it returned: shut the socket down
-// first to wake it.
-func (c *conn) closeNow() {
-	if c.blocking.Load() {
-		sockShutdown(c.rc, shutBoth)
-	}
-	c.nc.Close()
-}
-
-// maxBlockers is how many connections of a server may have their
-// sockets in blocking mode at once.
-var maxBlockers = func() int32 { return int32(max(1, runtime.GOMAXPROCS(0)-1)) }
-
-// setBlocking puts the socket in blocking mode if a slot is free. Its
-// reads then sleep in the kernel for up to blockingWait (SO_RCVTIMEO)
-// instead of returning EAGAIN at once, and the next call's data wakes
-// the reading thread directly. On the netpoller's path another thread
-// wakes in epoll_wait, takes a P and schedules the goroutine, and the
-// reader, once done, parks and the scheduler looks for work before a
-// thread sleeps in epoll_wait again; for a client sending one call at a
-// time (libnfs reading file after file) that was most of the server's
-// time per call. A read or write that times out in the kernel returns
-// EAGAIN, and the net package then waits with the netpoller, which
-// enforces the deadlines as before.
-//
-// Only a few connections at a time (maxBlockers) get this: each holds a
-// thread while it waits, and with many busy connections the threads
-// returning from their reads contend for the few Ps, which costs more
-// than the netpoller. A connection gives its slot back when a read
-// waits longer than blockingWait (see readLoop) and when it ends.
-func (c *conn) setBlocking() {
-	if c.rc == nil || c.blocking.Load() || c.stopping.Load() {
-		return
-	}
-	s := c.s
-	for {
-		n := s.blockers.Load()
-		if n >= maxBlockers() {
-			return
-		}
-		if s.blockers.CompareAndSwap(n, n+1) {
-			break
-		}
-	}
-	if !sockNonblock(c.rc, false) {
-		s.blockers.Add(-1)
-		return
-	}
-	c.blocking.Store(true)
-	if c.stopping.Load() {
-		sockShutdown(c.rc, shutRead) // stop saw blocking still false
-	}
-}
-
-// dropBlocking puts the socket back in non-blocking mode and frees its
-// slot. Only the reader calls it (or serve, once the reader is done).
-func (c *conn) dropBlocking() {
-	if !c.blocking.Load() {
-		return
-	}
-	sockNonblock(c.rc, true)
-	c.blocking.Store(false)
-	c.s.blockers.Add(-1)
-}
+// closeNow closes the connection from any goroutine.
+func (c *conn) closeNow() { c.sk.closeNow() }
 
 func (c *conn) serve() {
 	s := c.s
@@ -688,14 +607,13 @@ func (c *conn) serve() {
 	c.inflight.Wait()
 	close(c.out)
 	<-writerDone
-	c.dropBlocking()
 	c.cancel()
-	c.nc.Close()
+	c.sk.closeAll()
 }
 
 func (c *conn) readLoop() error {
 	s := c.s
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := bufio.NewReaderSize(c.sk, 64<<10)
 	maxRec := orDefault(s.MaxRecord, DefaultMaxRecord)
 	idle := orDefault(s.IdleTimeout, DefaultIdleTimeout)
 	readTO := orDefault(s.ReadTimeout, DefaultReadTimeout)
@@ -713,18 +631,12 @@ func (c *conn) readLoop() error {
 		// flight. Deadlines are only touched when the socket will be
 		// read: pipelined records are often already buffered.
 		for br.Buffered() == 0 {
-			start := time.Now()
-			c.nc.SetReadDeadline(start.Add(idle))
+			c.sk.setReadDeadline(time.Now().Add(idle))
 			if c.stopping.Load() {
 				<-c.slots
 				return nil
 			}
-			c.setBlocking()
 			_, err := br.Peek(1)
-			if c.blocking.Load() && time.Since(start) >= blockingWait {
-				// The client paused: let a busier one have the slot.
-				c.dropBlocking()
-			}
 			if err == nil {
 				break
 			}
@@ -742,7 +654,7 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		if !recordBuffered(br) {
-			c.nc.SetReadDeadline(time.Now().Add(readTO))
+			c.sk.setReadDeadline(time.Now().Add(readTO))
 		}
 		rec, err := ReadRecord(br, maxRec)
 		if err != nil {
@@ -856,9 +768,7 @@ func (c *conn) writeBatch(batch []*request) {
 		putRecordMark(hdr, r.enc.Len()-4)
 		bufs = r.enc.Buffers(bufs)
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(orDefault(s.WriteTimeout, DefaultWriteTimeout)))
-	nb := net.Buffers(bufs)
-	if _, err := nb.WriteTo(c.nc); err != nil {
+	if err := c.sk.writeBuffers(bufs); err != nil {
 		c.broken.Store(true)
 		if !errors.Is(err, net.ErrClosed) {
 			s.logger().Warn("rpc: write failed; closing connection", "host", hostOf(c.peer), "peer", c.peer, "err", err)
