@@ -64,6 +64,9 @@ func newSock(nc net.Conn, writeTimeout time.Duration) *sock {
 func (k *sock) Read(p []byte) (int, error) {
 	for {
 		if k.fd < 0 {
+			if k.nc == nil {
+				return 0, net.ErrClosed // toNetpoll failed
+			}
 			n, err := k.nc.Read(p)
 			if n > 0 && err == nil && !k.noRaw.Load() {
 				k.toRaw()
@@ -97,7 +100,7 @@ func (k *sock) Read(p []byte) (int, error) {
 // it by handing over to the netpoller within rawWait.
 func (k *sock) setReadDeadline(t time.Time) {
 	k.rdl = t
-	if k.fd < 0 {
+	if k.fd < 0 && k.nc != nil {
 		k.nc.SetReadDeadline(t)
 	}
 }
@@ -106,6 +109,9 @@ func (k *sock) setReadDeadline(t time.Time) {
 func (k *sock) writeBuffers(bufs [][]byte) error {
 	k.swap.RLock()
 	defer k.swap.RUnlock()
+	if k.fd < 0 && k.nc == nil {
+		return net.ErrClosed // toNetpoll failed
+	}
 	if k.fd < 0 {
 		k.nc.SetWriteDeadline(time.Now().Add(k.wt))
 		nb := net.Buffers(bufs)
@@ -131,6 +137,7 @@ func (k *sock) toRaw() {
 	k.fdMu.Lock()
 	if k.noRaw.Load() {
 		// stopped meanwhile: stay with the netpoller and its deadlines
+		syscall.SetNonblock(fd, true) // O_NONBLOCK is nc's too
 		k.fdMu.Unlock()
 		k.swap.Unlock()
 		syscall.Close(fd)
