@@ -93,7 +93,9 @@ var ErrServerClosed = errors.New("rpc: server closed")
 // a 64 KiB read buffer. A call arriving alone is handled on the reading
 // goroutine, which writes its reply itself; otherwise calls run
 // concurrently and one writer goroutine per connection sends their
-// replies, several per writev when they queue up.
+// replies, several per writev when they queue up. On Linux a busy TCP
+// connection's socket leaves the netpoller and is read and written with
+// blocking system calls until its client pauses (see sock).
 type Server struct {
 	Logger       *slog.Logger
 	MaxRecord    int           // largest TCP record accepted (DefaultMaxRecord)
@@ -516,7 +518,7 @@ func (s *Server) Close() error {
 		l.Close()
 	}
 	for c := range s.conns {
-		c.nc.Close()
+		c.closeNow()
 	}
 	s.mu.Unlock()
 	return nil
@@ -540,6 +542,7 @@ type conn struct {
 	one      [1]*request // runInline's batch
 	stopCh   chan struct{}
 	stopOnce sync.Once
+	sk       *sock // nc, or its socket off the netpoller: all I/O goes here
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -562,6 +565,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		stopCh: make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(s.hardCtx)
+	c.sk = newSock(nc, orDefault(s.WriteTimeout, DefaultWriteTimeout))
 	s.conns[c] = struct{}{}
 	s.active.Add(1)
 	return c
@@ -572,9 +576,12 @@ func (c *conn) stop() {
 	c.stopOnce.Do(func() {
 		c.stopping.Store(true)
 		close(c.stopCh)
-		c.nc.SetReadDeadline(time.Unix(1, 0))
+		c.sk.stop()
 	})
 }
+
+// closeNow closes the connection from any goroutine.
+func (c *conn) closeNow() { c.sk.closeNow() }
 
 func (c *conn) serve() {
 	s := c.s
@@ -601,12 +608,12 @@ func (c *conn) serve() {
 	close(c.out)
 	<-writerDone
 	c.cancel()
-	c.nc.Close()
+	c.sk.closeAll()
 }
 
 func (c *conn) readLoop() error {
 	s := c.s
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := bufio.NewReaderSize(c.sk, 64<<10)
 	maxRec := orDefault(s.MaxRecord, DefaultMaxRecord)
 	idle := orDefault(s.IdleTimeout, DefaultIdleTimeout)
 	readTO := orDefault(s.ReadTimeout, DefaultReadTimeout)
@@ -624,7 +631,7 @@ func (c *conn) readLoop() error {
 		// flight. Deadlines are only touched when the socket will be
 		// read: pipelined records are often already buffered.
 		for br.Buffered() == 0 {
-			c.nc.SetReadDeadline(time.Now().Add(idle))
+			c.sk.setReadDeadline(time.Now().Add(idle))
 			if c.stopping.Load() {
 				<-c.slots
 				return nil
@@ -647,7 +654,7 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		if !recordBuffered(br) {
-			c.nc.SetReadDeadline(time.Now().Add(readTO))
+			c.sk.setReadDeadline(time.Now().Add(readTO))
 		}
 		rec, err := ReadRecord(br, maxRec)
 		if err != nil {
@@ -761,15 +768,13 @@ func (c *conn) writeBatch(batch []*request) {
 		putRecordMark(hdr, r.enc.Len()-4)
 		bufs = r.enc.Buffers(bufs)
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(orDefault(s.WriteTimeout, DefaultWriteTimeout)))
-	nb := net.Buffers(bufs)
-	if _, err := nb.WriteTo(c.nc); err != nil {
+	if err := c.sk.writeBuffers(bufs); err != nil {
 		c.broken.Store(true)
 		if !errors.Is(err, net.ErrClosed) {
 			s.logger().Warn("rpc: write failed; closing connection", "host", hostOf(c.peer), "peer", c.peer, "err", err)
 		}
 		c.cancel()
-		c.nc.Close()
+		c.closeNow()
 	}
 	clear(bufs)
 	c.bufs = bufs[:0]
