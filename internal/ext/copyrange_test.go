@@ -16,30 +16,43 @@ func (h hostFile) HostRange(off, length int64) (int, int64, int64, bool) {
 	return int(h.Fd()), off, length, true
 }
 
+// holeyTree is a tree with a 640,000-byte file, a hole after it and
+// data ending mid-block ("holey"), and a 4-byte file ("small").
+func holeyTree(t *testing.T) string {
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 40000)
+	f, _ := os.Create(filepath.Join(dir, "holey"))
+	f.Write(data)
+	f.WriteAt(data[:5000], 3<<20)
+	f.Close()
+	os.WriteFile(filepath.Join(dir, "small"), []byte("tiny"), 0o644)
+	return dir
+}
+
+// hostImage makes an image of dir with mke2fs args and opens it twice:
+// plainly, and as a disk stored as-is in a host file.
+func hostImage(t *testing.T, dir string, args ...string) (plain, host *FS) {
+	img := mkfs(t, dir, args...)
+	plain = openImage(t, img)
+	hf, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hf.Close() })
+	st, _ := hf.Stat()
+	if host, err = Open(hostFile{hf}, st.Size()); err != nil {
+		t.Fatal(err)
+	}
+	return plain, host
+}
+
 // CopyRange copies a file's data runs inside the kernel and reports 0
 // where it cannot (holes, inline data, a disk without host ranges), so
 // that a caller filling the rest by reading gets the same bytes.
 func TestCopyRangeMatchesRead(t *testing.T) {
-	dir := t.TempDir()
-	data := bytes.Repeat([]byte("0123456789abcdef"), 40000) // 640,000 bytes
-	f, _ := os.Create(filepath.Join(dir, "holey"))
-	f.Write(data)
-	f.WriteAt(data[:5000], 3<<20) // a hole between, data ending mid-block
-	f.Close()
-	os.WriteFile(filepath.Join(dir, "small"), []byte("tiny"), 0o644)
+	dir := holeyTree(t)
 	for _, args := range [][]string{{"-t", "ext4"}, {"-t", "ext4", "-O", "inline_data"}, {"-t", "ext2"}} {
-		img := mkfs(t, dir, args...)
-		plain := openImage(t, img)
-		hf, err := os.Open(img)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer hf.Close()
-		st, _ := hf.Stat()
-		fs, err := Open(hostFile{hf}, st.Size())
-		if err != nil {
-			t.Fatal(err)
-		}
+		plain, fs := hostImage(t, dir, args...)
 		for _, name := range []string{"holey", "small"} {
 			ino := mustResolve(t, fs, "/"+name)
 			a, _ := fs.Stat(ino)
@@ -84,26 +97,9 @@ func TestCopyRangeMatchesRead(t *testing.T) {
 // or a disk without host ranges gives !ok, and the end of the file ok
 // with nothing to read.
 func TestHostRangeMatchesRead(t *testing.T) {
-	dir := t.TempDir()
-	data := bytes.Repeat([]byte("0123456789abcdef"), 40000) // 640,000 bytes
-	f, _ := os.Create(filepath.Join(dir, "holey"))
-	f.Write(data)
-	f.WriteAt(data[:5000], 3<<20)
-	f.Close()
-	os.WriteFile(filepath.Join(dir, "small"), []byte("tiny"), 0o644)
+	dir := holeyTree(t)
 	for _, args := range [][]string{{"-t", "ext4"}, {"-t", "ext4", "-O", "inline_data"}, {"-t", "ext3"}} {
-		img := mkfs(t, dir, args...)
-		plain := openImage(t, img)
-		hf, err := os.Open(img)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer hf.Close()
-		st, _ := hf.Stat()
-		fs, err := Open(hostFile{hf}, st.Size())
-		if err != nil {
-			t.Fatal(err)
-		}
+		plain, fs := hostImage(t, dir, args...)
 		hits := 0
 		for _, name := range []string{"holey", "small"} {
 			ino := mustResolve(t, fs, "/"+name)
