@@ -167,15 +167,9 @@ func (h *Handle) HostRange(off, length int64) (fd int, hostOff, n int64, ok bool
 	hfd := h.hfd
 	h.mu.Unlock()
 	s := h.n.state()
-	if hfd >= 0 || (s.upper && !s.meta) {
+	l, ok := dataLower(s)
+	if hfd >= 0 || (s.upper && !s.meta) || !ok {
 		return -1, 0, 0, false
-	}
-	l := s.origin
-	if !s.meta {
-		if len(s.lowers) == 0 {
-			return -1, 0, 0, false
-		}
-		l = s.lowers[0]
 	}
 	r, isHost := h.o.lowers[l.layer].(FileHostRanger)
 	if !isHost {
@@ -184,13 +178,22 @@ func (h *Handle) HostRange(off, length int64) (fd int, hostOff, n int64, ok bool
 	return r.HostRange(l.ino, off, length)
 }
 
+// dataLower is the lower object whose data a file without data in the
+// diff reads: a meta copy's origin, or its top lower.
+func dataLower(s *state) (lref, bool) {
+	if s.meta {
+		return s.origin, true
+	}
+	if len(s.lowers) == 0 {
+		return lref{}, false
+	}
+	return s.lowers[0], true
+}
+
 func (h *Handle) readLower(s *state, p []byte, off int64) (int, error) {
-	l := s.origin
-	if !s.meta {
-		if len(s.lowers) == 0 {
-			return 0, syscall.EBADF
-		}
-		l = s.lowers[0]
+	l, ok := dataLower(s)
+	if !ok {
+		return 0, syscall.EBADF
 	}
 	k, err := h.o.lowers[l.layer].ReadAt(l.ino, p, off)
 	if err == io.EOF {

@@ -588,14 +588,9 @@ func (o *FS) lookupLocked(dir *Node, name string) (*Node, error) {
 		return dir, nil
 	}
 	g := o.cgen.Load()
-	dir.mu.Lock()
-	if k, ok := dir.kids[name]; ok && k.gen == g {
-		if n := k.n.Value(); n != nil {
-			dir.mu.Unlock()
-			return n, nil
-		}
+	if n := dir.kid(name, g); n != nil {
+		return n, nil
 	}
-	dir.mu.Unlock()
 	f, err := o.find(dir, name)
 	if err != nil {
 		return nil, err
@@ -625,14 +620,9 @@ func (o *FS) LookupEntry(dir *Node, e *DirEntry) (*Node, error) {
 		return o.lookupLocked(dir, e.Name)
 	}
 	g := o.cgen.Load()
-	dir.mu.Lock()
-	if k, ok := dir.kids[e.Name]; ok && k.gen == g {
-		if n := k.n.Value(); n != nil {
-			dir.mu.Unlock()
-			return n, nil
-		}
+	if n := dir.kid(e.Name, g); n != nil {
+		return n, nil
 	}
-	dir.mu.Unlock()
 	a, err := o.lowers[l.layer].Stat(l.ino)
 	if err != nil || a.Mode&fsys.S_IFMT != e.Mode {
 		return o.lookupLocked(dir, e.Name)
@@ -640,6 +630,17 @@ func (o *FS) LookupEntry(dir *Node, e *DirEntry) (*Node, error) {
 	n := o.nodeFor(dir, e.Name, found{mode: e.Mode, lattr: a, lowers: []lref{l}})
 	o.remember(dir, e.Name, n, g)
 	return n, nil
+}
+
+// kid is dir's cached node for name, if it was cached in generation g
+// and is still alive.
+func (dir *Node) kid(name string, g uint64) *Node {
+	dir.mu.Lock()
+	defer dir.mu.Unlock()
+	if k, ok := dir.kids[name]; ok && k.gen == g {
+		return k.n.Value()
+	}
+	return nil
 }
 
 func (o *FS) remember(dir *Node, name string, n *Node, g uint64) {
